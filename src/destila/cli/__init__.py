@@ -1,0 +1,31 @@
+"""The `destila` command line. Each verb lives in its own module and registers itself on `app`."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from destila.errors import DestilaError
+
+app = typer.Typer(
+    name="destila",
+    help="Small, fast Spanish question answering by knowledge distillation.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# Verb modules: importing one registers its command(s) on `app`.
+# One line a verb module, e.g. `import destila.cli.score  # noqa: E402,F401`.
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: runs the app and turns DestilaError into a clean message and exit code."""
+    from rich.console import Console
+
+    try:
+        app(args=argv, standalone_mode=True)
+    except DestilaError as exc:
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        sys.exit(exc.exit_code)

@@ -1,0 +1,35 @@
+"""The data model every other module speaks: one question over one context, with its gold answers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Answer:
+    text: str
+    start: int  # character offset into the context (a leading U+FEFF counts)
+
+
+@dataclass
+class QAExample:
+    id: str
+    question: str
+    context: str
+    answers: list[Answer] = field(default_factory=list)  # empty when unanswerable
+    title: str = ""
+    is_impossible: bool = False
+
+
+@dataclass
+class QADataset:
+    examples: list[QAExample]
+    version: str  # "1.1" (every question answerable) or "2.0" (may hold unanswerable questions)
+    name: str  # where it came from: a path or a registry name
+    dropped_placeholders: int = 0  # gold answers {"text": "", "answer_start": -1} removed while reading
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def by_id(self) -> dict[str, QAExample]:
+        return {ex.id: ex for ex in self.examples}

@@ -1,0 +1,29 @@
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from tiny import build_tiny_bert_qa, build_wordpiece_tokenizer, shared_data_dir  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    path = shared_data_dir()
+    if path is None:
+        pytest.fail("shared data not found: set DESTILA_DATA_DIR to the folder holding folds.json")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer(tmp_path_factory):
+    return build_wordpiece_tokenizer(tmp_path_factory.mktemp("tok"))
+
+
+@pytest.fixture(scope="session")
+def tiny_qa_model_dir(tmp_path_factory, tiny_tokenizer) -> Path:
+    """Folder of a 2-layer, 32-wide random BertForQuestionAnswering with its tokenizer."""
+    out = tmp_path_factory.mktemp("tiny_qa")
+    build_tiny_bert_qa(out, tokenizer=tiny_tokenizer)
+    return out
