@@ -18,6 +18,7 @@ app = typer.Typer(
 
 # Verb modules: importing one registers its command(s) on `app`.
 # One line a verb module, e.g. `import destila.cli.score  # noqa: E402,F401`.
+import destila.cli.score  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> None:
