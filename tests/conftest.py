@@ -27,3 +27,19 @@ def tiny_qa_model_dir(tmp_path_factory, tiny_tokenizer) -> Path:
     out = tmp_path_factory.mktemp("tiny_qa")
     build_tiny_bert_qa(out, tokenizer=tiny_tokenizer)
     return out
+
+
+@pytest.fixture(scope="session")
+def bpe_tokenizer():
+    """RoBERTa-style byte-level BPE fast tokenizer (no token types)."""
+    from tiny_tokenizers import build_bpe_tokenizer
+
+    return build_bpe_tokenizer()
+
+
+@pytest.fixture(scope="session")
+def unigram_tokenizer():
+    """XLM-R-style SentencePiece Unigram fast tokenizer (Metaspace)."""
+    from tiny_tokenizers import build_unigram_tokenizer
+
+    return build_unigram_tokenizer()
