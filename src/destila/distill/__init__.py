@@ -1,1 +1,7 @@
-"""destila.distill"""
+"""destila.distill: the distillation components — model outputs, layer maps, losses and projections."""
+
+from destila.distill.layer_map import LayerMap
+from destila.distill.losses import DistillationLoss, LossConfig
+from destila.distill.outputs import QAOutputs, run_qa_model
+
+__all__ = ["DistillationLoss", "LayerMap", "LossConfig", "QAOutputs", "run_qa_model"]

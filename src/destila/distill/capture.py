@@ -1,0 +1,145 @@
+"""Record per-layer attention internals (pre-softmax scores, probabilities, values) without forking transformers.
+
+transformers 5.x looks up each model's attention function by name (`config._attn_implementation`) in its
+`AttentionInterface`. We register one more name, `destila_capture`: numerically the stock eager attention, which
+also appends what it computed to a recorder held in a context variable. `capture_attention(model)` switches a model
+to it for the duration of a `with` block and restores the previous implementation afterwards, so the model runs
+with sdpa (or whatever it had) everywhere else. Outside an active recorder the function records nothing, so a
+recomputation (e.g. gradient checkpointing's backward pass) leaves no trace.
+
+What is recorded, per attention call (= per layer, in call order):
+- `scores`: scaled dot products Q·Kᵀ/√d *before* the padding mask is added, (B, heads, L, L). Keeping them
+  unmasked means padding never shows up as -inf/-3.4e38; the losses mask padding themselves.
+- `probs`: the softmax probabilities *before* attention dropout, (B, heads, L, L). Identical to what
+  `output_attentions=True` returns in eval mode; in train mode they are the distribution rather than a random
+  dropout mask of it, which is the better distillation target.
+- `values`: the value states (B, heads, L, head_dim), for MiniLM-style value relations.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+CAPTURE_IMPLEMENTATION = "destila_capture"
+
+_RECORDER: contextvars.ContextVar[AttentionRecorder | None] = contextvars.ContextVar(
+    "destila_attention_recorder", default=None
+)
+
+
+@dataclass
+class AttentionRecorder:
+    """What to keep from each attention call, and the per-layer lists it fills."""
+
+    scores: bool = False
+    probs: bool = False
+    values: bool = False
+    recorded_scores: list[torch.Tensor] = field(default_factory=list)
+    recorded_probs: list[torch.Tensor] = field(default_factory=list)
+    recorded_values: list[torch.Tensor] = field(default_factory=list)
+    calls: int = 0
+
+
+def capturing_attention_forward(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    scaling: float | None = None,
+    dropout: float = 0.0,
+    **kwargs,
+):
+    """Eager attention (same arithmetic as transformers' BERT/RoBERTa `eager_attention_forward`), recording."""
+    if scaling is None:
+        scaling = query.size(-1) ** -0.5
+    scores = torch.matmul(query, key.transpose(2, 3)) * scaling
+    weights = scores + attention_mask if attention_mask is not None else scores
+    probs = nn.functional.softmax(weights, dim=-1)
+
+    recorder = _RECORDER.get()
+    if recorder is not None:
+        recorder.calls += 1
+        if recorder.scores:
+            recorder.recorded_scores.append(scores)
+        if recorder.probs:
+            recorder.recorded_probs.append(probs)
+        if recorder.values:
+            recorder.recorded_values.append(value)
+
+    dropped = nn.functional.dropout(probs, p=dropout, training=module.training)
+    output = torch.matmul(dropped, value).transpose(1, 2).contiguous()
+    return output, dropped
+
+
+def _register() -> None:
+    from transformers import AttentionInterface, AttentionMaskInterface
+    from transformers.masking_utils import eager_mask
+
+    AttentionInterface.register(CAPTURE_IMPLEMENTATION, capturing_attention_forward)
+    # The mask builder is looked up by the same name: ours wants the eager additive float mask.
+    AttentionMaskInterface.register(CAPTURE_IMPLEMENTATION, eager_mask)
+
+
+_register()
+
+
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The PreTrainedModel inside DDP / accelerate / torch.compile wrappers."""
+    seen = set()
+    while id(model) not in seen:
+        seen.add(id(model))
+        if hasattr(model, "module") and isinstance(model.module, nn.Module):
+            model = model.module
+        elif hasattr(model, "_orig_mod") and isinstance(model._orig_mod, nn.Module):
+            model = model._orig_mod
+    return model
+
+
+def _configs(model: nn.Module) -> list:
+    """Every distinct config the model's PreTrainedModel parts read `_attn_implementation` from."""
+    from transformers import PreTrainedModel
+
+    found: dict[int, object] = {}
+    for module in model.modules():
+        if isinstance(module, PreTrainedModel):
+            found.setdefault(id(module.config), module.config)
+    return list(found.values())
+
+
+@contextlib.contextmanager
+def use_attention_implementation(model: nn.Module, name: str):
+    """Temporarily run `model` (and its sub-models) with the attention implementation `name`."""
+    configs = _configs(unwrap_model(model))
+    previous = [c._attn_implementation for c in configs]
+    try:
+        for c in configs:
+            # Set the internal field directly: the public setter re-validates hub kernels on every call,
+            # and this runs on every training step.
+            c._attn_implementation_internal = name
+        yield
+    finally:
+        for c, old in zip(configs, previous):
+            c._attn_implementation_internal = old
+
+
+@contextlib.contextmanager
+def capture_attention(model: nn.Module, *, scores: bool = False, probs: bool = False, values: bool = False):
+    """Run `model` with the recording attention inside the block; yields the AttentionRecorder.
+
+    >>> with capture_attention(model, scores=True) as rec:
+    ...     model(**inputs)
+    >>> rec.recorded_scores  # one (B, heads, L, L) tensor per layer
+    """
+    recorder = AttentionRecorder(scores=scores, probs=probs, values=values)
+    token = _RECORDER.set(recorder)
+    try:
+        with use_attention_implementation(model, CAPTURE_IMPLEMENTATION):
+            yield recorder
+    finally:
+        _RECORDER.reset(token)

@@ -1,0 +1,96 @@
+"""One output contract between QA models and the distillation losses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from destila.distill.capture import capture_attention, unwrap_model
+from destila.errors import ModelError
+
+MODEL_INPUT_KEYS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+@dataclass
+class QAOutputs:
+    """What a QA model produced on a batch.
+
+    start_logits, end_logits: (B, L).
+    hidden_states: embedding output, then one per layer, each (B, L, H).
+    attentions: per layer, post-softmax probabilities before attention dropout, (B, heads, L, L).
+    attention_scores: per layer, pre-softmax scaled scores Q·Kᵀ/√d *without* the padding mask, (B, heads, L, L).
+    values: per layer, value states (B, heads, L, head_dim), for value-relation distillation.
+    """
+
+    start_logits: Tensor
+    end_logits: Tensor
+    hidden_states: tuple[Tensor, ...] | None = None
+    attentions: tuple[Tensor, ...] | None = None
+    attention_scores: tuple[Tensor, ...] | None = None
+    values: tuple[Tensor, ...] | None = None
+
+
+def run_qa_model(
+    model: nn.Module,
+    batch: dict,
+    *,
+    hidden: bool = False,
+    attentions: bool = False,
+    scores: bool = False,
+    values: bool = False,
+) -> QAOutputs:
+    """Forward a QA model on `batch` (input_ids, attention_mask, optional token_type_ids; other keys such as
+    start_positions are ignored) and return the requested internals.
+
+    Attention internals are recorded by destila's eager-equivalent attention function, switched on only for this
+    call; `model` may be wrapped (DDP, accelerate, torch.compile). Gradients flow as usual: wrap the teacher's call
+    in `torch.no_grad()`.
+    """
+    inputs = {k: batch[k] for k in MODEL_INPUT_KEYS if k in batch and batch[k] is not None}
+    if "input_ids" not in inputs:
+        raise ModelError("run_qa_model: the batch has no input_ids")
+    if "token_type_ids" in inputs and getattr(unwrap_model(model).config, "type_vocab_size", 2) < 2:
+        # RoBERTa-style models have a single token type; tokenizers may still emit zeros. Drop them.
+        inputs.pop("token_type_ids")
+
+    if attentions or scores or values:
+        with capture_attention(model, scores=scores, probs=attentions, values=values) as rec:
+            out = model(**inputs, output_hidden_states=hidden, return_dict=True)
+        expected = unwrap_model(model).config.num_hidden_layers
+        if rec.calls != expected:
+            raise ModelError(
+                f"attention capture saw {rec.calls} attention calls for {expected} layers: "
+                f"{type(unwrap_model(model)).__name__} does not use transformers' attention interface"
+            )
+        captured = {
+            "attentions": tuple(rec.recorded_probs) if attentions else None,
+            "attention_scores": tuple(rec.recorded_scores) if scores else None,
+            "values": tuple(rec.recorded_values) if values else None,
+        }
+    else:
+        out = model(**inputs, output_hidden_states=hidden, return_dict=True)
+        captured = {}
+
+    hidden_states = None
+    if hidden:
+        hidden_states = tuple(out.hidden_states) if out.hidden_states is not None else None
+        if hidden_states is None:
+            raise ModelError(f"{type(unwrap_model(model)).__name__} returned no hidden states")
+    return QAOutputs(
+        start_logits=out.start_logits, end_logits=out.end_logits, hidden_states=hidden_states, **captured
+    )
+
+
+def detach_outputs(outputs: QAOutputs) -> QAOutputs:
+    """A copy whose tensors are detached (for teacher outputs computed with gradients enabled)."""
+
+    def d(x):
+        if x is None:
+            return None
+        if isinstance(x, torch.Tensor):
+            return x.detach()
+        return tuple(t.detach() for t in x)
+
+    return QAOutputs(**{k: d(getattr(outputs, k)) for k in outputs.__dataclass_fields__})

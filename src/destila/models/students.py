@@ -1,0 +1,142 @@
+"""Build a student QA model from a teacher: a preset shape, a subset of the teacher's layers, config overrides,
+or a pretrained folder. Every student is a plain transformers QA model with the teacher's vocabulary, so it saves
+and reloads with AutoModelForQuestionAnswering and uses the teacher's tokenizer."""
+
+from __future__ import annotations
+
+import copy
+import re
+
+import torch
+
+from destila.errors import ConfigError
+
+STUDENT_PRESETS: dict[str, dict] = {
+    # SpanishTinyRoBERTa (Bazaga et al. 2023): 6 layers, hidden 512, 16 heads, FFN 3072.
+    "tinyroberta-es": {
+        "num_hidden_layers": 6,
+        "hidden_size": 512,
+        "num_attention_heads": 16,
+        "intermediate_size": 3072,
+    },
+}
+
+SPEC_MODES = ("preset", "layers", "config", "pretrained")
+# Fields a copied-layers student cannot change: the copied weights fix them.
+_SHAPE_FIELDS = ("hidden_size", "num_attention_heads", "intermediate_size", "num_hidden_layers", "vocab_size")
+_LAYER_KEY = re.compile(r"^(.*?\bencoder\.layer\.)(\d+)(\..*)$")
+
+
+def build_student(teacher, spec: dict):
+    """A student for `teacher` (a transformers QA model) from one of these specs:
+
+    - `{"preset": name}` (optionally with `"config": {...}` overrides): the teacher's config with a preset's
+      layers, width, heads and FFN size; random weights.
+    - `{"layers": [t1, t2, ...]}`: teacher layers t1, t2, ... (1-based, as in layer maps) copied in that order,
+      with the teacher's embeddings and QA head; the same list works as the distillation layer map.
+    - `{"config": {field: value}}`: the teacher's config with these fields changed; random weights.
+    - `{"pretrained": path_or_name}`: an existing QA model, loaded through destila.models.hub.
+    """
+    if not isinstance(spec, dict):
+        raise ConfigError(f"student: expected a mapping such as {{'preset': 'tinyroberta-es'}}, got {spec!r}")
+    modes = [m for m in SPEC_MODES if m in spec]
+    unknown = sorted(set(spec) - set(SPEC_MODES))
+    if unknown:
+        raise ConfigError(f"student: unknown key(s) {', '.join(unknown)}; use one of {', '.join(SPEC_MODES)}")
+    if not modes:
+        raise ConfigError(f"student: give one of {', '.join(SPEC_MODES)}")
+    if len(modes) > 1 and set(modes) != {"preset", "config"}:
+        raise ConfigError(f"student: give only one of {', '.join(SPEC_MODES)} (got {', '.join(modes)})")
+
+    if "pretrained" in spec:
+        student = _from_pretrained(spec["pretrained"])
+    elif "layers" in spec:
+        student = _from_layers(teacher, spec["layers"])
+    else:
+        overrides = {}
+        if "preset" in spec:
+            name = spec["preset"]
+            if name not in STUDENT_PRESETS:
+                raise ConfigError(
+                    f"student.preset: unknown preset {name!r}; known: {', '.join(sorted(STUDENT_PRESETS))}"
+                )
+            overrides.update(STUDENT_PRESETS[name])
+        extra = spec.get("config", {})
+        if not isinstance(extra, dict):
+            raise ConfigError(f"student.config: expected a mapping of config fields, got {extra!r}")
+        overrides.update(extra)
+        student = _from_config(teacher, overrides)
+
+    if student.config.vocab_size != teacher.config.vocab_size:
+        raise ConfigError(
+            f"student: vocabulary size {student.config.vocab_size} differs from the teacher's "
+            f"{teacher.config.vocab_size}; distillation needs the teacher's tokenizer"
+        )
+    return student
+
+
+def student_config(teacher_config, overrides: dict):
+    """A copy of the teacher's config with `overrides` applied and checked."""
+    config = copy.deepcopy(teacher_config)
+    for key, value in overrides.items():
+        if not hasattr(config, key):
+            raise ConfigError(f"student.config.{key}: {type(config).__name__} has no such field")
+        setattr(config, key, value)
+    for key in ("num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size"):
+        value = getattr(config, key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"student.config.{key}: expected a positive integer, got {value!r}")
+    if config.hidden_size % config.num_attention_heads:
+        raise ConfigError(
+            f"student.config: hidden_size {config.hidden_size} is not a multiple of num_attention_heads "
+            f"{config.num_attention_heads}"
+        )
+    config._name_or_path = ""
+    return config
+
+
+def _from_config(teacher, overrides: dict):
+    from transformers import AutoModelForQuestionAnswering
+
+    config = student_config(teacher.config, overrides)
+    model = AutoModelForQuestionAnswering.from_config(config)
+    return model.to(torch.float32)
+
+
+def _from_layers(teacher, layers) -> object:
+    from transformers import AutoModelForQuestionAnswering
+
+    n_teacher = teacher.config.num_hidden_layers
+    if isinstance(layers, (str, bytes)) or not hasattr(layers, "__iter__"):
+        raise ConfigError(f"student.layers: expected a list of teacher layers, got {layers!r}")
+    layers = list(layers)
+    if not layers:
+        raise ConfigError("student.layers: the list is empty")
+    for i, layer in enumerate(layers):
+        if isinstance(layer, bool) or not isinstance(layer, int) or not 1 <= layer <= n_teacher:
+            raise ConfigError(
+                f"student.layers[{i}]: {layer!r} is not a teacher layer; layers are 1-based, 1..{n_teacher}"
+            )
+
+    config = student_config(teacher.config, {"num_hidden_layers": len(layers)})
+    student = AutoModelForQuestionAnswering.from_config(config)
+    teacher_state = teacher.state_dict()
+    state = {}
+    for key in student.state_dict():
+        match = _LAYER_KEY.match(key)
+        source = key
+        if match:
+            source = f"{match.group(1)}{layers[int(match.group(2))] - 1}{match.group(3)}"
+        if source not in teacher_state:
+            raise ConfigError(f"student.layers: the teacher has no weight {source!r} to copy into {key!r}")
+        state[key] = teacher_state[source].detach().clone().to(torch.float32)
+    student.load_state_dict(state, strict=True)
+    return student.to(torch.float32)
+
+
+def _from_pretrained(name):
+    from destila.models.hub import load_qa_model
+
+    if not isinstance(name, (str,)) and not hasattr(name, "__fspath__"):
+        raise ConfigError(f"student.pretrained: expected a folder or model name, got {name!r}")
+    return load_qa_model(name)
