@@ -97,7 +97,8 @@ def _check_type(value: Any, kind: type | tuple[type, ...], where: _Where, field:
     ok = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
     if not ok:
         expected = " or ".join(_KIND_NAMES.get(k, k.__name__) for k in kinds)
-        raise where(field, f"must be a {expected}, got {_type_name(value)} {_short(value)}")
+        article = "an" if expected[0] in "aeiou" else "a"
+        raise where(field, f"must be {article} {expected}, got {_type_name(value)} {_short(value)}")
 
 
 def _short(value: Any, limit: int = 40) -> str:
@@ -109,17 +110,18 @@ def _is_placeholder(text: str, start: int) -> bool:
     return text == "" and start == -1
 
 
-def _check_answer(text: str, start: int, context: str, where: _Where, field: str) -> Answer:
+def _check_answer(text: str, start: int, context: str, where: _Where, field: str | None) -> Answer:
+    """Check one (non-placeholder) answer; `field` is "answers[i]", or None for answer_text/answer_start columns."""
+    text_field = f"{field}.text" if field else "answer_text"
+    start_field = f"{field}.answer_start" if field else "answer_start"
     if text == "":
-        raise where(f"{field}.text", f"empty answer text at answer_start {start}")
+        raise where(text_field, f"empty answer text at answer_start {start}")
     if not 0 <= start < len(context):
-        raise where(
-            f"{field}.answer_start", f"{start} is outside the context (length {len(context)})"
-        )
+        raise where(start_field, f"{start} is outside the context (length {len(context)})")
     found = context[start : start + len(text)]
     if found != text:
         raise where(
-            f"{field}.answer_start",
+            start_field,
             f"answer text {_short(text)} is not found at {start}; the context there reads {_short(found)}",
         )
     return Answer(text=text, start=start)
@@ -137,10 +139,6 @@ def _finish_question(
     where: _Where,
 ) -> QAExample:
     """Checks that apply to every format once the answers are parsed; returns the example."""
-    if not question.strip():
-        raise where("question", "empty question")
-    if not context.strip():
-        raise where("context", "empty context")
     if is_impossible is True and had_answers:
         raise where("is_impossible", "is true but the question has gold answers")
     if is_impossible is False and not had_answers:
@@ -212,6 +210,8 @@ def read_squad_json(path: str | os.PathLike, name: str | None = None) -> QADatas
             if not isinstance(par, dict):
                 raise a_where(p_field, f"must be an object, got {_type_name(par)}")
             context = _require(par, "context", str, a_where, f"{p_field}.context")
+            if not context.strip():
+                raise a_where(f"{p_field}.context", "empty context")
             qas = _require(par, "qas", list, a_where, f"{p_field}.qas")
             for q_idx, qa in enumerate(qas):
                 q_field = f"{p_field}.qas[{q_idx}]"
@@ -223,6 +223,8 @@ def read_squad_json(path: str | os.PathLike, name: str | None = None) -> QADatas
                     raise where("id", f"duplicate id (first seen in {seen[qid]})")
                 seen[qid] = f"{record}, paragraph {p_idx}"
                 question = _require(qa, "question", str, where)
+                if not question.strip():
+                    raise where("question", "empty question")
                 raw_answers = _require(qa, "answers", list, where)
                 is_impossible = qa.get("is_impossible")
                 if is_impossible is not None:
@@ -313,7 +315,11 @@ def _rows_to_dataset(path: Path, rows: list[tuple[str, dict]], name: str | None,
             raise where("id", f"duplicate id (first seen at {seen[qid]})")
         seen[qid] = record
         question = _require(row, "question", str, where)
+        if not question.strip():
+            raise where("question", "empty question")
         context = _require(row, "context", str, where)
+        if not context.strip():
+            raise where("context", "empty context")
         title = row.get("title") or ""
         _check_type(title, str, where, "title")
         raw = _row_answers(row, where, from_csv)
@@ -321,7 +327,7 @@ def _rows_to_dataset(path: Path, rows: list[tuple[str, dict]], name: str | None,
         any_impossible_field |= is_impossible is not None
         answers = []
         for i, (text, start) in enumerate(raw):
-            field = f"answers[{i}]" if "answers" in row else "answer_text"
+            field = f"answers[{i}]" if "answers" in row else None
             if _is_placeholder(text, start):
                 dropped += 1
                 continue
