@@ -209,7 +209,7 @@ def read_container(path: str | os.PathLike, expected_dims: dict | None = None) -
             "max_positions": max_positions, "type_vocab": type_vocab}
     if (min(dims.values()) <= 0 or block != QK or hidden % heads or hidden % QK or ffn % QK
             or not 0 < eps < 1e-3):
-        raise ModelError(f"{path}: inconsistent header {dims}, eps={eps}, block={block}")
+        raise ModelError(f"{path}: inconsistent header {dims}, eps={eps:.3g}, block={block}")
     if expected_dims:
         wrong = {k: (dims[k], v) for k, v in expected_dims.items() if dims[k] != v}
         if wrong:
