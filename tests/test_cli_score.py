@@ -48,7 +48,7 @@ def test_json_output_is_one_object(tmp_path, capsys, caplog, data_dir, eval_fold
     odds = {e.id: (0.0 if e.answers else 1.0) for e in eval_fold.examples}
     p, n = write(tmp_path / "p.json", preds), write(tmp_path / "n.json", odds)
     caplog.set_level(logging.WARNING, logger="destila")
-    code, out, err = run(
+    code, out, _ = run(
         capsys, "--data", "squad-es-v2.0:dev-small", "--fold", "eval", "--data-dir", data_dir,
         "--predictions", p, "--null-odds", n, "--json",
     )  # fmt: skip
@@ -64,7 +64,9 @@ def test_json_output_is_one_object(tmp_path, capsys, caplog, data_dir, eval_fold
 def test_table_output(tmp_path, capsys, data_dir):
     ds = load_dataset("squad-es-v1.1:dev-small@eval", data_dir=data_dir)
     preds = write(tmp_path / "p.json", {e.id: "el " + e.answers[0].text for e in ds.examples})
-    code, out, _ = run(capsys, "--data", "squad-es-v1.1:dev-small@eval", "--data-dir", data_dir, "--predictions", preds)
+    code, out, _ = run(
+        capsys, "--data", "squad-es-v1.1:dev-small@eval", "--data-dir", data_dir, "--predictions", preds
+    )
     assert code == 0
     for word in ["exact_match", "f1", "official", "es", "1402 questions", "100.00"]:
         assert word in out, word
@@ -80,8 +82,7 @@ def test_table_output(tmp_path, capsys, data_dir):
     ],
 )
 def test_bad_predictions_file(tmp_path, capsys, content, fragments):
-    data = write(tmp_path / "d.json", {"data": [{"title": "T", "paragraphs": [{"context": CONTEXT, "qas": [
-        {"id": "q1", "question": "¿Qué río?", "answers": [{"text": "Amazonas", "answer_start": 7}]}]}]}]})  # fmt: skip
+    data = write(tmp_path / "d.json", squad_file(qa()))
     code, _, err = run(capsys, "--data", data, "--predictions", write(tmp_path / "p.json", content))
     assert code == 2
     assert "error:" in err
@@ -102,38 +103,34 @@ def test_bad_null_odds_and_missing_files(tmp_path, capsys, eval_fold, data_dir):
     assert code == 2 and "1912 of 1912 questions" in " ".join(err.split())
 
 
+def squad_file(*qas, context=CONTEXT, **top):
+    return {**top, "data": [{"title": "T", "paragraphs": [{"context": context, "qas": list(qas)}]}]}
+
+
+def qa(qid="q1", text="Perú", start=26, **extra):
+    return {"id": qid, "question": "¿?", "answers": [{"text": text, "answer_start": start}], **extra}
+
+
 BROKEN_DATA = {
     "not json": ('{"data": [', ["d.json", "not valid JSON", "line 1, column 11"]),
     "missing key": (
-        {"data": [{"title": "T", "paragraphs": [{"context": CONTEXT, "qas": [{"id": "q1", "answers": []}]}]}]},
+        squad_file({"id": "q1", "answers": []}),
         ["d.json", "article 0 ('T')", "question 'q1'", "field 'question': missing"],
     ),
     "wrong type": (
-        {"data": [{"title": "T", "paragraphs": [{"context": 5, "qas": []}]}]},
+        squad_file(context=5),
         ["d.json", "article 0 ('T')", "'paragraphs[0].context'", "must be a string, got integer"],
     ),
     "answer out of range": (
-        {"data": [{"title": "T", "paragraphs": [{"context": CONTEXT, "qas": [
-            {"id": "q1", "question": "¿?", "answers": [{"text": "Perú", "answer_start": 99}]}]}]}]},
+        squad_file(qa(start=99)),
         ["question 'q1'", "'answers[0].answer_start'", "99 is outside the context"],
-    ),  # fmt: skip
-    "answer not at start": (
-        {"data": [{"title": "T", "paragraphs": [{"context": CONTEXT, "qas": [
-            {"id": "q1", "question": "¿?", "answers": [{"text": "Perú", "answer_start": 25}]}]}]}]},
-        ["question 'q1'", "'Perú' is not found at 25"],
-    ),  # fmt: skip
-    "duplicate id": (
-        {"data": [{"title": "T", "paragraphs": [{"context": CONTEXT, "qas": [
-            {"id": "q1", "question": "¿?", "answers": [{"text": "Perú", "answer_start": 26}]},
-            {"id": "q1", "question": "¿?", "answers": [{"text": "Perú", "answer_start": 26}]}]}]}]},
-        ["question 'q1'", "duplicate id"],
-    ),  # fmt: skip
+    ),
+    "answer not at start": (squad_file(qa(start=25)), ["question 'q1'", "'Perú' is not found at 25"]),
+    "duplicate id": (squad_file(qa(), qa()), ["question 'q1'", "duplicate id"]),
     "impossible with answers": (
-        {"version": "v2.0", "data": [{"title": "T", "paragraphs": [{"context": CONTEXT, "qas": [
-            {"id": "q1", "question": "¿?", "is_impossible": True,
-             "answers": [{"text": "Perú", "answer_start": 26}]}]}]}]},
+        squad_file(qa(is_impossible=True), version="v2.0"),
         ["question 'q1'", "'is_impossible'", "is true but the question has gold answers"],
-    ),  # fmt: skip
+    ),
 }
 
 

@@ -88,7 +88,9 @@ def test_version_detection(tmp_path):
     obj = squad(None, is_impossible=False)
     del obj["version"]
     assert read_file(write_json(tmp_path, obj)).version == "2.0"
-    v2 = squad("v2.0", answers=[], is_impossible=True, plausible_answers=[{"text": "Amazonas", "answer_start": 7}])
+    v2 = squad(
+        "v2.0", answers=[], is_impossible=True, plausible_answers=[{"text": "Amazonas", "answer_start": 7}]
+    )
     ds = read_file(write_json(tmp_path, v2))
     assert ds.examples[0].is_impossible and ds.examples[0].answers == []
 
@@ -103,7 +105,7 @@ def broken_cases():
         fn(obj)
         return obj
 
-    qa = lambda o: o["data"][0]["paragraphs"][0]["qas"][0]  # noqa: E731
+    qa = lambda o: o["data"][0]["paragraphs"][0]["qas"][0]
     two = squad()
     two["data"][0]["paragraphs"][0]["qas"].append(copy.deepcopy(qa(two)))
     return {
@@ -184,9 +186,25 @@ def test_missing_file(tmp_path):
 
 def test_jsonl_all_answer_forms(tmp_path):
     rows = [
-        {"id": "a", "question": "¿Qué río?", "context": CONTEXT, "answers": [{"text": "Amazonas", "answer_start": 7}]},
-        {"id": "b", "question": "¿Dónde?", "context": CONTEXT, "answers": {"text": ["Perú"], "answer_start": [26]}},
-        {"id": "c", "question": "¿Qué país?", "context": CONTEXT, "answer_text": "Brasil", "answer_start": 43},
+        {
+            "id": "a",
+            "question": "¿Qué río?",
+            "context": CONTEXT,
+            "answers": [{"text": "Amazonas", "answer_start": 7}],
+        },
+        {
+            "id": "b",
+            "question": "¿Dónde?",
+            "context": CONTEXT,
+            "answers": {"text": ["Perú"], "answer_start": [26]},
+        },
+        {
+            "id": "c",
+            "question": "¿Qué país?",
+            "context": CONTEXT,
+            "answer_text": "Brasil",
+            "answer_start": 43,
+        },
         {"id": "d", "question": "¿Cuándo?", "context": CONTEXT, "answers": []},
         {"id": "e", "question": "¿Quién?", "context": CONTEXT, "answers": [{"text": "", "answer_start": -1}]},
     ]
@@ -203,21 +221,34 @@ def test_jsonl_all_answer_forms(tmp_path):
     path.write_text("\n".join(json.dumps(r) for r in rows[:3]), encoding="utf-8")
     assert read_file(path).version == "1.1"
     path.write_text(json.dumps(rows[4]), encoding="utf-8")
-    with pytest.raises(DataError, match="line 1: question 'e': field 'answers': every gold answer is a placeholder"):
+    with pytest.raises(
+        DataError, match="line 1: question 'e': field 'answers': every gold answer is a placeholder"
+    ):
         read_file(path)
 
 
 def test_jsonl_errors(tmp_path):
     path = tmp_path / "d.jsonl"
-    good = {"id": "a", "question": "¿Qué río?", "context": CONTEXT, "answers": [{"text": "Amazonas", "answer_start": 7}]}
+    good = {
+        "id": "a",
+        "question": "¿Qué río?",
+        "context": CONTEXT,
+        "answers": [{"text": "Amazonas", "answer_start": 7}],
+    }
     path.write_text(json.dumps(good) + "\n{broken\n", encoding="utf-8")
     with pytest.raises(DataError, match=r"d\.jsonl: line 2: not valid JSON: .* at column 2"):
         read_file(path)
     path.write_text(json.dumps(good) + "\n" + json.dumps(good), encoding="utf-8")
-    with pytest.raises(DataError, match="line 2: question 'a': field 'id': duplicate id \\(first seen at line 1\\)"):
+    with pytest.raises(
+        DataError, match="line 2: question 'a': field 'id': duplicate id \\(first seen at line 1\\)"
+    ):
         read_file(path)
-    path.write_text(json.dumps({**good, "answers": [{"text": "Amazonas", "answer_start": 9}]}), encoding="utf-8")
-    with pytest.raises(DataError, match="'answers\\[0\\].answer_start': answer text 'Amazonas' is not found at 9"):
+    path.write_text(
+        json.dumps({**good, "answers": [{"text": "Amazonas", "answer_start": 9}]}), encoding="utf-8"
+    )
+    with pytest.raises(
+        DataError, match="'answers\\[0\\].answer_start': answer text 'Amazonas' is not found at 9"
+    ):
         read_file(path)
     path.write_text(json.dumps({"id": "a", "question": "q", "context": CONTEXT}), encoding="utf-8")
     with pytest.raises(DataError, match="field 'answers': missing"):
@@ -243,18 +274,26 @@ def test_csv_both_answer_forms(tmp_path):
     )
     ds = read_file(path)
     assert ds.version == "2.0" and ds.examples[0].title == "Ríos" and ds.examples[1].is_impossible
-    answers = json.dumps([{"text": "Amazonas", "answer_start": 7}, {"text": "río Amazonas", "answer_start": 3}])
-    path = write_csv(tmp_path / "e.csv", ["id", "question", "context", "answers"], [["a", "¿Qué río?", CONTEXT, answers]])
+    answers = json.dumps(
+        [{"text": "Amazonas", "answer_start": 7}, {"text": "río Amazonas", "answer_start": 3}]
+    )
+    path = write_csv(
+        tmp_path / "e.csv", ["id", "question", "context", "answers"], [["a", "¿Qué río?", CONTEXT, answers]]
+    )
     ds = read_file(path)
     assert ds.version == "1.1" and [a.start for a in ds.examples[0].answers] == [7, 3]
 
 
 def test_csv_errors(tmp_path):
-    path = write_csv(tmp_path / "d.csv", ["id", "question", "context", "answers"], [["a", "¿?", CONTEXT, "[{"]])
+    path = write_csv(
+        tmp_path / "d.csv", ["id", "question", "context", "answers"], [["a", "¿?", CONTEXT, "[{"]]
+    )
     with pytest.raises(DataError, match=r"d\.csv: line 2: question 'a': field 'answers': not valid JSON"):
         read_file(path)
     path = write_csv(
-        tmp_path / "d.csv", ["id", "question", "context", "answer_text", "answer_start"], [["a", "¿?", CONTEXT, "Amazonas", "x"]]
+        tmp_path / "d.csv",
+        ["id", "question", "context", "answer_text", "answer_start"],
+        [["a", "¿?", CONTEXT, "Amazonas", "x"]],
     )
     with pytest.raises(DataError, match="field 'answer_start': must be an integer, got 'x'"):
         read_file(path)

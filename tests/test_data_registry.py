@@ -24,7 +24,11 @@ TINY = {
                 {
                     "context": "El río Amazonas atraviesa Perú.",
                     "qas": [
-                        {"id": "t1", "question": "¿Qué río?", "answers": [{"text": "Amazonas", "answer_start": 7}]}
+                        {
+                            "id": "t1",
+                            "question": "¿Qué río?",
+                            "answers": [{"text": "Amazonas", "answer_start": 7}],
+                        }
                     ],
                 }
             ],
@@ -92,15 +96,21 @@ def test_path_spec_with_fold(data_dir, tmp_path):
     assert len(load_dataset(copy, data_dir=data_dir, fold="eval")) == 1912  # recognised by its SHA-256
     other = tmp_path / "mine.json"
     other.write_bytes(TINY_BYTES)
-    with pytest.raises(DataError, match=r"mine\.json: fold 'eval' is not defined for it.*squad-es-v1.1:dev-small"):
+    with pytest.raises(
+        DataError, match=r"mine\.json: fold 'eval' is not defined for it.*squad-es-v1.1:dev-small"
+    ):
         load_dataset(f"{other}@eval", data_dir=data_dir)
 
 
 def test_spec_errors(data_dir, monkeypatch):
     no_network(monkeypatch)
-    with pytest.raises(ConfigError, match="known names: squad-es-v1.1, squad-es-v2.0, xquad-es, mlqa-es, sqac"):
+    with pytest.raises(
+        ConfigError, match="known names: squad-es-v1.1, squad-es-v2.0, xquad-es, mlqa-es, sqac"
+    ):
         load_dataset("squad-en")
-    with pytest.raises(ConfigError, match="squad-es-v1.1 has no split 'test'; its splits are train, dev, dev-small"):
+    with pytest.raises(
+        ConfigError, match="squad-es-v1.1 has no split 'test'; its splits are train, dev, dev-small"
+    ):
         load_dataset("squad-es-v1.1:test", data_dir=data_dir)
     with pytest.raises(ConfigError, match="unknown fold 'dev'"):
         load_dataset("squad-es-v1.1:dev-small@dev", data_dir=data_dir)
@@ -128,7 +138,9 @@ def test_fold_needs_folds_json(tmp_path, data_dir):
     with pytest.raises(DataError, match="field 'counts'"):
         load_dataset("squad-es-v1.1:dev-small@train", data_dir=local)
     counts = {"squad-es/v1.1/dev-v1.1-es_small.json": {"train": 2, "eval": 0}}
-    (local / "folds.json").write_text(json.dumps({"train": ["x"], "eval": [], "counts": counts}), encoding="utf-8")
+    (local / "folds.json").write_text(
+        json.dumps({"train": ["x"], "eval": [], "counts": counts}), encoding="utf-8"
+    )
     with pytest.raises(DataError, match="should hold 2 questions, but 0"):
         load_dataset("squad-es-v1.1:dev-small@train", data_dir=local)
 
@@ -154,7 +166,9 @@ def test_download_known_checksum_then_cache(tmp_path, data_dir, monkeypatch):
     no_network(monkeypatch)
     assert fetch(file) == path  # from the cache, verified
     path.write_bytes(path.read_bytes()[:-10])
-    with pytest.raises(DataError, match="does not match the expected f7371e58.*delete it to download it again"):
+    with pytest.raises(
+        DataError, match="does not match the expected f7371e58.*delete it to download it again"
+    ):
         fetch(file)
 
 
@@ -175,11 +189,18 @@ def test_unknown_checksum_is_recorded_on_first_download_and_verified_after(tmp_p
         served.append(str(request.url))
         return httpx.Response(200, content=TINY_BYTES, headers={"content-length": str(len(TINY_BYTES))})
 
-    monkeypatch.setattr(registry, "_http_client", lambda: httpx.Client(transport=httpx.MockTransport(handler)))
+    monkeypatch.setattr(
+        registry, "_http_client", lambda: httpx.Client(transport=httpx.MockTransport(handler))
+    )
     monkeypatch.setitem(
         REGISTRY,
         "xquad-es",
-        NamedDataset("xquad-es", {"test": DataFile("xquad/xquad.es.json", "https://example.org/xquad.es.json")}, "test", ""),
+        NamedDataset(
+            "xquad-es",
+            {"test": DataFile("xquad/xquad.es.json", "https://example.org/xquad.es.json")},
+            "test",
+            "",
+        ),
     )
     ds = load_dataset("xquad-es")
     assert [e.id for e in ds.examples] == ["t1"] and ds.name == "xquad-es:test"
@@ -197,7 +218,9 @@ def test_failed_download_says_what_to_pass(monkeypatch, tmp_path):
     def handler(request):
         return httpx.Response(404)
 
-    monkeypatch.setattr(registry, "_http_client", lambda: httpx.Client(transport=httpx.MockTransport(handler)))
+    monkeypatch.setattr(
+        registry, "_http_client", lambda: httpx.Client(transport=httpx.MockTransport(handler))
+    )
     with pytest.raises(DataError) as err:
         load_dataset("squad-es-v1.1:train", data_dir=tmp_path)
     message = str(err.value)
@@ -217,7 +240,9 @@ def test_failed_download_says_what_to_pass(monkeypatch, tmp_path):
 def test_offline_mode_never_downloads(monkeypatch):
     no_network(monkeypatch)
     monkeypatch.setenv("DESTILA_OFFLINE", "1")
-    with pytest.raises(DataError, match="downloading is switched off.*huggingface.co/datasets/PlanTL-GOB-ES/SQAC"):
+    with pytest.raises(
+        DataError, match="downloading is switched off.*huggingface.co/datasets/PlanTL-GOB-ES/SQAC"
+    ):
         load_dataset("sqac:dev")
     monkeypatch.delenv("DESTILA_OFFLINE")
     with pytest.raises(DataError, match="downloading is switched off"):
@@ -263,5 +288,12 @@ def test_upstream_urls():
         "https://dl.fbaipublicfiles.com/MLQA/MLQA_V1.zip",
         "MLQA_V1/test/test-context-es-question-es.json",
     )
-    assert REGISTRY["sqac"].splits["dev"].url == "https://huggingface.co/datasets/PlanTL-GOB-ES/SQAC/resolve/main/dev.json"
-    assert REGISTRY["squad-es-v2.0"].splits["dev-small"].url.endswith("master/SQuAD-es-v2.0/dev-v2.0-es_small.json")
+    assert (
+        REGISTRY["sqac"].splits["dev"].url
+        == "https://huggingface.co/datasets/PlanTL-GOB-ES/SQAC/resolve/main/dev.json"
+    )
+    assert (
+        REGISTRY["squad-es-v2.0"]
+        .splits["dev-small"]
+        .url.endswith("master/SQuAD-es-v2.0/dev-v2.0-es_small.json")
+    )

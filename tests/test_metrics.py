@@ -31,7 +31,9 @@ def ref_norm(text, lang):
         text = "".join(c for c in text if c not in string.punctuation)
         articles = ["a", "an", "the"]
     else:
-        text = "".join(c for c in text if c not in string.punctuation and not unicodedata.category(c).startswith("P"))
+        text = "".join(
+            c for c in text if c not in string.punctuation and not unicodedata.category(c).startswith("P")
+        )
         articles = ["el", "la", "los", "las", "un", "una", "unos", "unas"]
     text = re.sub(r"\b(" + "|".join(articles) + r")\b", " ", text)
     return " ".join(text.split())
@@ -217,7 +219,9 @@ def ex(qid, answers, context=None):
 
 
 def test_v11_by_hand(caplog):
-    ds = QADataset([ex("q1", ["río Amazonas", "Amazonas"]), ex("q2", ["1605"]), ex("q3", ["Madrid"])], "1.1", "t")
+    ds = QADataset(
+        [ex("q1", ["río Amazonas", "Amazonas"]), ex("q2", ["1605"]), ex("q3", ["Madrid"])], "1.1", "t"
+    )
     preds = {"q1": "el gran río Amazonas", "q2": "en 1605."}
     with caplog.at_level(logging.WARNING, logger="destila.metrics"):
         out = score(ds, preds)

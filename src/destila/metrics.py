@@ -166,7 +166,9 @@ def score(
 def _check_predictions(predictions: Mapping[str, str]) -> None:
     for qid, text in predictions.items():
         if not isinstance(text, str):
-            raise DataError(f"predictions: id {qid!r}: the answer must be a string, got {type(text).__name__}")
+            raise DataError(
+                f"predictions: id {qid!r}: the answer must be a string, got {type(text).__name__}"
+            )
 
 
 def _warn_missing_v1(dataset: QADataset, predictions: Mapping[str, str]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -19,7 +19,7 @@ def read_predictions(path: Path) -> dict[str, str]:
     for qid, value in data.items():
         if not isinstance(value, str):
             raise DataError(
-                f"{path}: id {qid!r}: the prediction must be a string (the answer text, \"\" for no answer), "
+                f'{path}: id {qid!r}: the prediction must be a string (the answer text, "" for no answer), '
                 f"got {_kind(value)}"
             )
     return data
@@ -47,30 +47,42 @@ def _read_json_object(path: Path, what: str) -> dict:
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     except json.JSONDecodeError as exc:
-        raise DataError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
+        raise DataError(
+            f"{path}: not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+        ) from None
     if not isinstance(data, dict):
-        raise DataError(f"{path}: {what} must be a JSON object mapping question id to value, got {_kind(data)}")
+        raise DataError(
+            f"{path}: {what} must be a JSON object mapping question id to value, got {_kind(data)}"
+        )
     return data
 
 
 @app.command("score")
 def score_command(
     data: Annotated[
-        str, typer.Option("--data", help="Dataset: a file, or NAME[:SPLIT][@train|@eval], e.g. squad-es-v1.1:dev-small@eval.")
+        str,
+        typer.Option(
+            "--data",
+            help="Dataset: a file, or NAME[:SPLIT][@train|@eval], e.g. squad-es-v1.1:dev-small@eval.",
+        ),
     ],
-    predictions: Annotated[Path, typer.Option("--predictions", help="JSON object: question id -> answer text.")],
-    fold: Annotated[Optional[str], typer.Option("--fold", help="Keep one fold: train or eval.")] = None,
+    predictions: Annotated[
+        Path, typer.Option("--predictions", help="JSON object: question id -> answer text.")
+    ],
+    fold: Annotated[str | None, typer.Option("--fold", help="Keep one fold: train or eval.")] = None,
     data_dir: Annotated[
-        Optional[Path], typer.Option("--data-dir", help="Local data folder (default: DESTILA_DATA_DIR).")
+        Path | None, typer.Option("--data-dir", help="Local data folder (default: DESTILA_DATA_DIR).")
     ] = None,
     null_odds: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option("--null-odds", help="JSON object: question id -> no-answer score (v2.0 datasets)."),
     ] = None,
     na_prob_thresh: Annotated[
         float, typer.Option("--na-prob-thresh", help="Predict no answer when the null odds exceed this.")
     ] = 1.0,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object instead of a table.")
+    ] = False,
 ) -> None:
     """Score predictions with the official SQuAD scripts' rules and with Spanish normalisation."""
     from destila.data import load_dataset

@@ -50,7 +50,7 @@ def read_file(path: str | os.PathLike, name: str | None = None) -> QADataset:
         dataset = read_csv(path, name=name)
     if dataset.dropped_placeholders:
         log.warning(
-            "%s: dropped %d placeholder gold answers ({\"text\": \"\", \"answer_start\": -1})",
+            '%s: dropped %d placeholder gold answers ({"text": "", "answer_start": -1})',
             path,
             dataset.dropped_placeholders,
         )
@@ -83,7 +83,9 @@ def _type_name(value: Any) -> str:
     return "null" if value is None else _KIND_NAMES.get(type(value), type(value).__name__)
 
 
-def _require(obj: dict, key: str, kind: type | tuple[type, ...], where: _Where, field: str | None = None) -> Any:
+def _require(
+    obj: dict, key: str, kind: type | tuple[type, ...], where: _Where, field: str | None = None
+) -> Any:
     field = field or key
     if key not in obj:
         raise where(field, "missing")
@@ -144,7 +146,7 @@ def _finish_question(
     if is_impossible is False and not had_answers:
         raise where("answers", "empty, but is_impossible is false")
     if had_answers and not answers:
-        raise where("answers", "every gold answer is a placeholder {\"text\": \"\", \"answer_start\": -1}")
+        raise where("answers", 'every gold answer is a placeholder {"text": "", "answer_start": -1}')
     if not had_answers and not v2:
         raise where("answers", "empty in a SQuAD v1.1 file (only v2.0 files may hold unanswerable questions)")
     return QAExample(
@@ -167,7 +169,9 @@ def _load_json(path: Path) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise DataError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
+        raise DataError(
+            f"{path}: not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+        ) from None
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -336,7 +340,10 @@ def _rows_to_dataset(path: Path, rows: list[tuple[str, dict]], name: str | None,
     v2 = any_impossible_field or any(not p[4] for p in parsed)
     examples = [_finish_question(*p[:7], v2, p[7]) for p in parsed]
     return QADataset(
-        examples=examples, version="2.0" if v2 else "1.1", name=name or str(path), dropped_placeholders=dropped
+        examples=examples,
+        version="2.0" if v2 else "1.1",
+        name=name or str(path),
+        dropped_placeholders=dropped,
     )
 
 

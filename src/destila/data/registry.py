@@ -70,7 +70,9 @@ class NamedDataset:
 
 
 def _squad_es(version: str, filename: str, sha256: str | None = None) -> DataFile:
-    return DataFile(f"squad-es/v{version}/{filename}", f"{SQUAD_ES_BASE}SQuAD-es-v{version}/{filename}", sha256)
+    return DataFile(
+        f"squad-es/v{version}/{filename}", f"{SQUAD_ES_BASE}SQuAD-es-v{version}/{filename}", sha256
+    )
 
 
 def _mlqa(split: str) -> DataFile:
@@ -159,7 +161,9 @@ def load_dataset(
     if fold is not None and fold not in FOLDS:
         raise ConfigError(f"fold: {fold!r} is not a fold; use one of {', '.join(FOLDS)}")
     if fold and spec_fold and fold != spec_fold:
-        raise ConfigError(f"dataset {spec!s}: the spec asks for fold {spec_fold!r} but fold={fold!r} was given")
+        raise ConfigError(
+            f"dataset {spec!s}: the spec asks for fold {spec_fold!r} but fold={fold!r} was given"
+        )
     fold = fold or spec_fold
     local = paths.data_dir(data_dir)
 
@@ -334,13 +338,16 @@ def _download(url: str, dest: Path, relpath: str, expected: str | None) -> None:
     tmp = Path(tmp_name)
     digest = hashlib.sha256()
     try:
-        with os.fdopen(fd, "wb") as out, Progress(
-            TextColumn("[bold]downloading[/] {task.description}"),
-            BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            transient=True,
-        ) as progress:
+        with (
+            os.fdopen(fd, "wb") as out,
+            Progress(
+                TextColumn("[bold]downloading[/] {task.description}"),
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                transient=True,
+            ) as progress,
+        ):
             task = progress.add_task(relpath, total=None)
             for chunk, total in _stream(url):
                 if total is not None:
@@ -472,7 +479,9 @@ def _read_folds(path: Path) -> dict:
     try:
         folds = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise DataError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
+        raise DataError(
+            f"{path}: not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+        ) from None
     if not isinstance(folds, dict):
         raise DataError(f"{path}: must be a JSON object with 'train', 'eval' and 'counts'")
     for key in FOLDS:
