@@ -1,0 +1,411 @@
+"""Typed recipe configs: a YAML file plus dotted command-line overrides become these dataclasses.
+
+A recipe is a YAML mapping with a top-level `kind:` saying which config it holds:
+
+    kind: train                      kind: distill
+    train: {TrainConfig fields}      teacher: ...
+                                     student: {preset: tinyroberta-es}
+                                     loss: {LossConfig fields}
+                                     stages: [{name: ..., loss: {...overrides}, epochs: ...}, ...]
+                                     cache_teacher_logits: true
+                                     train: {TrainConfig fields}
+
+Overrides use dotted paths into that mapping: `train.learning_rate=1e-4`, `loss.temperature=2`,
+`stages.0.epochs=3`, `student.preset=tinyroberta-es`. Values are read as YAML scalars.
+Every field is validated when the dataclass is built; errors name the field.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import importlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from destila.errors import ConfigError
+
+
+def _doc(default: Any = dataclasses.MISSING, doc: str = "", factory: Any = dataclasses.MISSING):
+    """A dataclass field carrying its one-line documentation in metadata["doc"]."""
+    if factory is not dataclasses.MISSING:
+        return field(default_factory=factory, metadata={"doc": doc})
+    return field(default=default, metadata={"doc": doc})
+
+
+def field_docs(cls) -> dict[str, str]:
+    """{field name: one-line doc} for a config dataclass (used by the docs and `--help` texts)."""
+    return {f.name: f.metadata.get("doc", "") for f in dataclasses.fields(cls)}
+
+
+def _coerce(obj, prefix: str) -> None:
+    """Convert YAML/CLI scalars to the annotated types (YAML reads `1e-4` as a string) and reject wrong types."""
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        kind = str(f.type)
+        name = f"{prefix}{f.name}"
+        if value is None:
+            if "None" not in kind:
+                raise ConfigError(f"{name} is required")
+            continue
+        base = kind.replace(" | None", "").strip()
+        try:
+            if base == "float" and not isinstance(value, bool):
+                value = float(value)
+            elif base == "int" and not isinstance(value, bool):
+                if isinstance(value, float) and not value.is_integer():
+                    raise ValueError
+                value = int(float(value)) if isinstance(value, str) else int(value)
+            elif base == "bool":
+                if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
+                    value = value.lower() in ("true", "yes", "1")
+                elif not isinstance(value, bool):
+                    raise ValueError
+            elif base == "str":
+                if isinstance(value, (dict, list)):
+                    raise ValueError
+                value = str(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name} must be {base}, got {value!r}") from None
+        setattr(obj, f.name, value)
+
+
+def _check(cond: bool, name: str, message: str, value: Any) -> None:
+    if not cond:
+        raise ConfigError(f"{name} {message}, got {value!r}")
+
+
+MIXED_PRECISION = ("no", "fp16", "bf16")
+
+
+@dataclass
+class TrainConfig:
+    """Everything the training loop needs that is not about distillation (shared by `train` and `distill`)."""
+
+    model: str | None = _doc(None, "model to fine-tune: folder, hub id or offline:NAME (train only)")
+    train_data: str = _doc("squad-es-v1.1:dev-small@train", "training set: registry name, `sample` or a path")
+    eval_data: str | None = _doc(None, "dev set scored during training (best checkpoint by official F1)")
+    data_dir: str | None = _doc(None, "local folder laid out like the upstream data (else DESTILA_DATA_DIR)")
+    output_dir: str = _doc("runs/destila", "where the final model, logs and checkpoints go")
+    max_length: int = _doc(384, "tokens per window (question + context + specials)")
+    doc_stride: int = _doc(128, "overlap between consecutive windows of one context, in tokens")
+    max_query_length: int = _doc(64, "questions are cut to this many tokens")
+    learning_rate: float = _doc(3e-5, "peak AdamW learning rate")
+    weight_decay: float = _doc(0.01, "AdamW weight decay (never on biases and LayerNorm weights)")
+    adam_eps: float = _doc(1e-8, "AdamW epsilon")
+    adam_beta1: float = _doc(0.9, "AdamW beta1")
+    adam_beta2: float = _doc(0.999, "AdamW beta2")
+    warmup_ratio: float = _doc(0.1, "share of the optimiser steps spent warming the learning rate up linearly")
+    epochs: float = _doc(2.0, "passes over the training windows (fractions allowed)")
+    max_steps: int | None = _doc(None, "optimiser steps; overrides epochs when set")
+    batch_size: int = _doc(32, "windows per process per micro-batch (global batch = this x processes x grad_accum)")
+    eval_batch_size: int = _doc(32, "questions' windows per batch during evaluation")
+    grad_accum: int = _doc(1, "micro-batches accumulated per optimiser step")
+    max_grad_norm: float = _doc(1.0, "gradient clipping norm (0 disables clipping)")
+    mixed_precision: str = _doc("no", "no | fp16 (GPU) | bf16")
+    seed: int = _doc(42, "seed for weights of new layers, data order and dropout")
+    eval_every: int = _doc(0, "evaluate every N optimiser steps (0: only at the end of each stage)")
+    save_every: int = _doc(0, "checkpoint every N optimiser steps (0: only at the end of each stage)")
+    log_every: int = _doc(10, "log the loss terms every N optimiser steps")
+    keep_checkpoints: int = _doc(2, "how many step checkpoints to keep (oldest deleted first)")
+    threads: int | None = _doc(None, "torch CPU threads per process (None: torch's default)")
+    freeze_embeddings: bool = _doc(False, "keep the word embedding matrix fixed (faster on CPU for big vocabularies)")
+    max_train_examples: int | None = _doc(None, "use only the first N training questions")
+    max_eval_examples: int | None = _doc(None, "score only the first N dev questions")
+    dynamic_padding: bool = _doc(True, "pad each batch to its longest window instead of max_length")
+    group_by_length: bool = _doc(False, "batch windows of similar length together (less padding, same order per seed)")
+    progress: bool = _doc(True, "show a progress bar on the main process")
+
+    def __post_init__(self) -> None:
+        p = "train."
+        _coerce(self, p)
+        _check(self.max_length >= 32, p + "max_length", "must be >= 32", self.max_length)
+        _check(0 < self.doc_stride < self.max_length, p + "doc_stride", "must be in (0, max_length)", self.doc_stride)
+        _check(
+            0 < self.max_query_length < self.max_length,
+            p + "max_query_length",
+            "must be in (0, max_length)",
+            self.max_query_length,
+        )
+        _check(self.learning_rate > 0, p + "learning_rate", "must be > 0", self.learning_rate)
+        _check(self.weight_decay >= 0, p + "weight_decay", "must be >= 0", self.weight_decay)
+        _check(self.adam_eps > 0, p + "adam_eps", "must be > 0", self.adam_eps)
+        _check(0 <= self.adam_beta1 < 1, p + "adam_beta1", "must be in [0, 1)", self.adam_beta1)
+        _check(0 <= self.adam_beta2 < 1, p + "adam_beta2", "must be in [0, 1)", self.adam_beta2)
+        _check(0 <= self.warmup_ratio < 1, p + "warmup_ratio", "must be in [0, 1)", self.warmup_ratio)
+        _check(self.epochs > 0, p + "epochs", "must be > 0", self.epochs)
+        _check(self.max_steps is None or self.max_steps > 0, p + "max_steps", "must be > 0", self.max_steps)
+        _check(self.batch_size > 0, p + "batch_size", "must be > 0", self.batch_size)
+        _check(self.eval_batch_size > 0, p + "eval_batch_size", "must be > 0", self.eval_batch_size)
+        _check(self.grad_accum > 0, p + "grad_accum", "must be > 0", self.grad_accum)
+        _check(self.max_grad_norm >= 0, p + "max_grad_norm", "must be >= 0", self.max_grad_norm)
+        _check(self.mixed_precision in MIXED_PRECISION, p + "mixed_precision", f"must be one of {MIXED_PRECISION}",
+               self.mixed_precision)
+        for name in ("eval_every", "save_every"):
+            _check(getattr(self, name) >= 0, p + name, "must be >= 0", getattr(self, name))
+        _check(self.log_every > 0, p + "log_every", "must be > 0", self.log_every)
+        _check(self.keep_checkpoints >= 1, p + "keep_checkpoints", "must be >= 1", self.keep_checkpoints)
+        _check(self.threads is None or self.threads > 0, p + "threads", "must be > 0", self.threads)
+        for name in ("max_train_examples", "max_eval_examples"):
+            value = getattr(self, name)
+            _check(value is None or value > 0, p + name, "must be > 0", value)
+        _check(bool(self.train_data), p + "train_data", "must name a data set", self.train_data)
+        _check(bool(self.output_dir), p + "output_dir", "must name a folder", self.output_dir)
+
+
+@dataclass
+class StageConfig:
+    """One distillation stage: its own loss weights, length and learning rate."""
+
+    name: str = _doc("joint", "stage name (used in logs and checkpoint names)")
+    loss: dict = _doc(factory=dict, doc="overrides of the recipe's loss fields for this stage, e.g. {kd: 0}")
+    epochs: float | None = _doc(None, "passes over the data in this stage (None: train.epochs)")
+    max_steps: int | None = _doc(None, "optimiser steps in this stage (None: train.max_steps, else epochs)")
+    learning_rate: float | None = _doc(None, "peak learning rate of this stage (None: train.learning_rate)")
+    warmup_ratio: float | None = _doc(None, "warm-up share of this stage (None: train.warmup_ratio)")
+
+    def __post_init__(self) -> None:
+        p = f"stages[{self.name}]."
+        _coerce(self, p)
+        if not isinstance(self.loss, dict):
+            raise ConfigError(f"{p}loss must be a mapping of loss fields, got {self.loss!r}")
+        _check(self.epochs is None or self.epochs > 0, p + "epochs", "must be > 0", self.epochs)
+        _check(self.max_steps is None or self.max_steps > 0, p + "max_steps", "must be > 0", self.max_steps)
+        _check(self.learning_rate is None or self.learning_rate > 0, p + "learning_rate", "must be > 0",
+               self.learning_rate)
+        _check(self.warmup_ratio is None or 0 <= self.warmup_ratio < 1, p + "warmup_ratio", "must be in [0, 1)",
+               self.warmup_ratio)
+
+
+STUDENT_SPEC_KEYS = ("preset", "layers", "config", "pretrained")
+
+
+def _loss_config_class():
+    from destila.distill.losses import LossConfig
+
+    return LossConfig
+
+
+def _build_loss_config(values: dict, where: str):
+    """LossConfig from a mapping; unknown fields and invalid values become ConfigErrors naming `where`."""
+    cls = _loss_config_class()
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where} must be a mapping, got {values!r}")
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"{where}: unknown field(s) {unknown}; known: {sorted(known)}")
+    values = dict(values)
+    for f in dataclasses.fields(cls):  # YAML reads 1e-4 as a string
+        if isinstance(f.default, float) and isinstance(values.get(f.name), str):
+            try:
+                values[f.name] = float(values[f.name])
+            except ValueError:
+                raise ConfigError(f"{where}.{f.name} must be a number, got {values[f.name]!r}") from None
+    try:
+        return cls(**values)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+@dataclass
+class DistillConfig:
+    """A distillation run: a frozen teacher, a student spec, the loss, its stages and the training settings."""
+
+    teacher: str = _doc(doc="fine-tuned QA teacher: folder, hub id or offline:NAME")
+    student: dict = _doc(factory=lambda: {"preset": "tinyroberta-es"},
+                         doc="student spec: {preset: P} | {layers: [...]} | {config: {...}} | {pretrained: path}")
+    loss: Any = _doc(None, "LossConfig: loss weights, temperature, layer map, projections, masking")
+    stages: list = _doc(factory=lambda: [StageConfig()], doc="stages run in order; one joint stage by default")
+    cache_teacher_logits: bool = _doc(True, "store the teacher's logits on disk when a stage needs only them")
+    train: TrainConfig = _doc(factory=TrainConfig, doc="training settings shared with `destila train`")
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.teacher, str) or not self.teacher:
+            raise ConfigError(f"teacher must name a model, got {self.teacher!r}")
+        if isinstance(self.cache_teacher_logits, str):
+            self.cache_teacher_logits = self.cache_teacher_logits.lower() in ("true", "yes", "1")
+        if not isinstance(self.cache_teacher_logits, bool):
+            raise ConfigError(f"cache_teacher_logits must be bool, got {self.cache_teacher_logits!r}")
+        modes = set(self.student) if isinstance(self.student, dict) else set()
+        if not modes or not modes <= set(STUDENT_SPEC_KEYS) or (len(modes) > 1 and modes != {"preset", "config"}):
+            raise ConfigError(
+                f"student must be one of {{{' | '.join(STUDENT_SPEC_KEYS)}: ...}} (preset may add config), "
+                f"got {self.student!r}"
+            )
+        if isinstance(self.train, dict):
+            self.train = _build(TrainConfig, self.train, "train")
+        if not isinstance(self.train, TrainConfig):
+            raise ConfigError(f"train must be a mapping of training settings, got {self.train!r}")
+        cls = _loss_config_class()
+        if self.loss is None:
+            self.loss = cls()
+        elif isinstance(self.loss, dict):
+            self.loss = _build_loss_config(self.loss, "loss")
+        elif not isinstance(self.loss, cls):
+            raise ConfigError(f"loss must be a mapping of loss fields, got {self.loss!r}")
+        if not isinstance(self.stages, list) or not self.stages:
+            raise ConfigError(f"stages must be a non-empty list, got {self.stages!r}")
+        stages = []
+        for i, stage in enumerate(self.stages):
+            if isinstance(stage, dict):
+                stage = _build(StageConfig, {"name": f"stage{i + 1}", **stage}, f"stages[{i}]")
+            if not isinstance(stage, StageConfig):
+                raise ConfigError(f"stages[{i}] must be a mapping, got {stage!r}")
+            stages.append(stage)
+        names = [s.name for s in stages]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"stages: names must be unique, got {names}")
+        self.stages = stages
+        for stage in self.stages:  # validate each stage's merged loss now, not hours into a run
+            self.stage_loss(stage)
+
+    def stage_loss(self, stage: StageConfig):
+        """The LossConfig in force during `stage`: the recipe's loss with the stage's overrides."""
+        base = {f.name: getattr(self.loss, f.name) for f in dataclasses.fields(self.loss)}
+        return _build_loss_config({**base, **stage.loss}, f"stages[{stage.name}].loss")
+
+
+def _build(cls, values: Any, where: str):
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where} must be a mapping, got {values!r}")
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"{where}: unknown field(s) {unknown}")
+    return cls(**values)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Recipes: YAML <-> dataclasses
+
+
+def _train_from_doc(doc: dict) -> TrainConfig:
+    extra = sorted(set(doc) - {"kind", "train"})
+    if extra:
+        raise ConfigError(f"a train recipe holds only `kind` and `train`; unknown top-level key(s) {extra}")
+    return _build(TrainConfig, doc.get("train") or {}, "train")
+
+
+def _distill_from_doc(doc: dict) -> DistillConfig:
+    body = {k: v for k, v in doc.items() if k != "kind"}
+    return _build(DistillConfig, body, "recipe")
+
+
+# kind -> "module:function" taking the parsed mapping (overrides applied) and returning a config object.
+# Other workflows (e.g. the pipeline) register their kind here so that every recipe in configs/ parses.
+RECIPE_KINDS: dict[str, str] = {
+    "train": "destila.config:_train_from_doc",
+    "distill": "destila.config:_distill_from_doc",
+}
+
+
+def register_recipe_kind(kind: str, target: str) -> None:
+    """Make `load_recipe` parse `kind: <kind>` recipes with the "module:function" `target`."""
+    RECIPE_KINDS[kind] = target
+
+
+def apply_overrides(doc: dict, overrides: list[str] | None) -> dict:
+    """Apply `a.b.c=value` overrides (value parsed as YAML) to a copy of `doc`. List items are addressed by index."""
+    doc = copy.deepcopy(doc)
+    for item in overrides or []:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} must look like key.path=value")
+        key, raw = item.split("=", 1)
+        parts = [p for p in key.strip().split(".") if p]
+        if not parts:
+            raise ConfigError(f"override {item!r} has an empty key")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"override {item!r}: value is not valid YAML ({exc})") from None
+        node: Any = doc
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            where = ".".join(parts[: i + 1])
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise ConfigError(f"override {item!r}: {where} is not an index of a {len(node)}-item list")
+                if last:
+                    node[int(part)] = value
+                else:
+                    node = node[int(part)]
+            elif isinstance(node, dict):
+                if last:
+                    node[part] = value
+                else:
+                    if node.get(part) is None:
+                        node[part] = {}
+                    node = node[part]
+            else:
+                raise ConfigError(f"override {item!r}: {'.'.join(parts[:i])} is not a mapping")
+    return doc
+
+
+def read_recipe(path: str | os.PathLike) -> dict:
+    """The raw mapping of a YAML recipe."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"recipe {str(path)!r} does not exist")
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"recipe {str(path)!r} is not valid YAML: {exc}") from None
+    if not isinstance(doc, dict):
+        raise ConfigError(f"recipe {str(path)!r} must be a YAML mapping")
+    return doc
+
+
+def config_from_dict(doc: dict, overrides: list[str] | None = None):
+    """Dispatch on `kind:` and build the typed config; an unknown or missing kind is an error."""
+    doc = apply_overrides(doc, overrides)
+    kind = doc.get("kind")
+    if kind not in RECIPE_KINDS:
+        raise ConfigError(f"recipe kind {kind!r} is not one of {sorted(RECIPE_KINDS)} (set a top-level `kind:`)")
+    module, func = RECIPE_KINDS[kind].split(":")
+    return getattr(importlib.import_module(module), func)(doc)
+
+
+def load_recipe(path: str | os.PathLike, overrides: list[str] | None = None):
+    """A YAML recipe plus dotted overrides -> TrainConfig | DistillConfig (or a registered kind's config)."""
+    try:
+        return config_from_dict(read_recipe(path), overrides)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if hasattr(value, "to_dict"):
+        return _plain(value.to_dict())
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def config_to_dict(cfg) -> dict:
+    """The recipe mapping (with `kind:`) of a config: loading it back gives an equal config."""
+    if isinstance(cfg, TrainConfig):
+        return {"kind": "train", "train": _plain(cfg)}
+    if isinstance(cfg, DistillConfig):
+        return {"kind": "distill", **_plain(cfg)}
+    raise TypeError(f"not a recipe config: {type(cfg).__name__}")
+
+
+def save_config(cfg, path: str | os.PathLike) -> Path:
+    """Write the resolved config as YAML (the `destila_config.yaml` beside every checkpoint)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return path

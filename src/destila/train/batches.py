@@ -1,0 +1,119 @@
+"""Training windows and the order they are seen in.
+
+The order is a pure function of (seed, epoch, number of windows, global micro-batch size), never of the number
+of processes: a run on two processes with half the per-process batch sees exactly the windows a one-process run
+sees, and a resumed run regenerates the order of its epoch and skips what was already done.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from destila.errors import ConfigError
+from destila.infer.features import pad_batch, prepare_train_features
+
+TRAIN_KEYS = ("input_ids", "attention_mask", "token_type_ids", "start_positions", "end_positions")
+
+
+@dataclass
+class TrainFeatures:
+    """Unpadded training windows: plain lists, one entry per window."""
+
+    data: dict[str, list]
+
+    def __len__(self) -> int:
+        return len(self.data["input_ids"])
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.array([len(ids) for ids in self.data["input_ids"]], dtype=np.int64)
+
+
+def build_train_features(examples, tokenizer, max_length: int, doc_stride: int, max_query_length: int):
+    data = prepare_train_features(
+        examples, tokenizer, max_length=max_length, doc_stride=doc_stride, max_query_length=max_query_length
+    )
+    return TrainFeatures({k: v for k, v in data.items() if k in TRAIN_KEYS})
+
+
+@dataclass
+class BatchPlan:
+    """Which windows make up each global micro-batch of each epoch.
+
+    A global micro-batch holds `per_process * num_processes` windows; process r takes its r-th slice.
+    `grad_accum` consecutive micro-batches make one optimiser step. The incomplete tail of an epoch is
+    dropped, so every process always has the same number of windows.
+    """
+
+    lengths: np.ndarray
+    per_process: int
+    num_processes: int
+    grad_accum: int
+    seed: int
+    group_by_length: bool = False
+
+    def __post_init__(self) -> None:
+        if self.steps_per_epoch < 1:
+            raise ConfigError(
+                f"train.batch_size: {len(self.lengths)} training windows are fewer than one optimiser step needs "
+                f"({self.per_process} x {self.num_processes} processes x {self.grad_accum} accumulation); "
+                "use more data or a smaller batch"
+            )
+        self._cache: tuple[int, list[np.ndarray]] | None = None
+
+    @property
+    def global_batch(self) -> int:
+        return self.per_process * self.num_processes
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return len(self.lengths) // self.global_batch // self.grad_accum
+
+    def total_steps(self, epochs: float, max_steps: int | None) -> int:
+        return max_steps if max_steps else max(1, math.ceil(epochs * self.steps_per_epoch))
+
+    def _epoch(self, epoch: int) -> list[np.ndarray]:
+        if self._cache is not None and self._cache[0] == epoch:
+            return self._cache[1]
+        rng = np.random.default_rng([self.seed, epoch])
+        order = rng.permutation(len(self.lengths))
+        n_batches = self.steps_per_epoch * self.grad_accum
+        size = self.global_batch
+        if self.group_by_length:
+            # Sort within chunks of 50 batches, then shuffle the batches: little padding, still random.
+            chunk = size * 50
+            parts = [order[i : i + chunk] for i in range(0, len(order), chunk)]
+            order = np.concatenate([p[np.argsort(-self.lengths[p], kind="stable")] for p in parts])
+            batches = [order[i * size : (i + 1) * size] for i in range(len(order) // size)]
+            batches = [batches[i] for i in rng.permutation(len(batches))][:n_batches]
+        else:
+            batches = [order[i * size : (i + 1) * size] for i in range(n_batches)]
+        self._cache = (epoch, batches)
+        return batches
+
+    def step_rows(self, step: int, process_index: int) -> list[np.ndarray]:
+        """The window indices this process handles in each micro-batch of optimiser step `step` (0-based)."""
+        epoch, within = divmod(step, self.steps_per_epoch)
+        batches = self._epoch(epoch)
+        lo, hi = process_index * self.per_process, (process_index + 1) * self.per_process
+        return [batches[within * self.grad_accum + k][lo:hi] for k in range(self.grad_accum)]
+
+    def epoch_of(self, step: int) -> float:
+        return step / self.steps_per_epoch
+
+
+def collate(features: TrainFeatures, rows, pad_token_id: int, pad_to: int | None, device) -> dict:
+    """Tensors for `rows`, padded to their longest window, or to `pad_to` when given."""
+    batch = pad_batch(features.data, list(rows), pad_token_id)
+    if pad_to is not None and batch["input_ids"].shape[1] < pad_to:
+        extra = pad_to - batch["input_ids"].shape[1]
+        for key, fill in (("input_ids", pad_token_id), ("attention_mask", 0), ("token_type_ids", 0)):
+            if key in batch:
+                batch[key] = np.pad(batch[key], ((0, 0), (0, extra)), constant_values=fill)
+    out = {k: torch.from_numpy(v).to(device) for k, v in batch.items()}
+    out["feature_index"] = torch.as_tensor(np.asarray(rows, dtype=np.int64), device=device)
+    return out

@@ -1,0 +1,310 @@
+"""`--dry-run`: run a recipe end to end in seconds, offline, on tiny stand-in models.
+
+The stand-ins keep what the recipe's code paths depend on: the model type, the number of layers and heads of the
+teacher and of the student (so layer maps and per-head attention losses line up as in the real run), the ratio of
+their widths (so projections have the real shape relationship), and the tokenizer kind (byte-level BPE for
+RoBERTa, SentencePiece Unigram for XLM-R vocabularies, WordPiece for BERT), trained on a few Spanish sentences.
+Widths shrink to 4 dimensions per teacher head. Data is the embedded sample. Every stage runs a couple of steps
+through the real loop; the saved student is reloaded and asked a question.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tempfile
+from pathlib import Path
+
+from destila.config import DistillConfig, TrainConfig, config_to_dict, load_recipe
+from destila.errors import ConfigError
+
+SPANISH = [
+    "En el año 929, Abderramán III se proclamó califa en Córdoba.",
+    "El río Ebro nace en Cantabria y desemboca en el mar Mediterráneo, cerca de Tortosa.",
+    "¿Cuántos años tenía Cervantes cuando publicó la primera parte del Quijote en 1605?",
+    "La cigüeña construyó su nido sobre el campanario de la iglesia románica de Ávila.",
+    "¡Qué sorpresa! El equipo ganó el campeonato por tres goles a uno en Sevilla.",
+    "La fotosíntesis ocurre en los cloroplastos de las hojas gracias a la luz del sol.",
+    "El Museo del Prado abrió sus puertas en 1819 con obras de Velázquez, Goya y El Greco.",
+    "Miguel de Unamuno fue rector de la Universidad de Salamanca durante muchos años.",
+]
+
+# Shapes of teachers that can be named in recipes but not fetched offline.
+KNOWN_MODELS: dict[str, dict] = {
+    "stevemobs/roberta-large-fine-tuned-squad-es": dict(
+        model_type="roberta", num_hidden_layers=24, hidden_size=1024, num_attention_heads=16,
+        intermediate_size=4096, type_vocab_size=1, tokenizer="bpe"),
+    "PlanTL-GOB-ES/roberta-large-bne-sqac": dict(
+        model_type="roberta", num_hidden_layers=24, hidden_size=1024, num_attention_heads=16,
+        intermediate_size=4096, type_vocab_size=1, tokenizer="bpe"),
+    "PlanTL-GOB-ES/roberta-base-bne-sqac": dict(
+        model_type="roberta", num_hidden_layers=12, hidden_size=768, num_attention_heads=12,
+        intermediate_size=3072, type_vocab_size=1, tokenizer="bpe"),
+    "offline:multilingual-e5-small": dict(
+        model_type="bert", num_hidden_layers=12, hidden_size=384, num_attention_heads=12,
+        intermediate_size=1536, type_vocab_size=2, tokenizer="unigram"),
+}
+SHAPE_FIELDS = ("num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size")
+
+
+def describe_model(name: str) -> dict:
+    """Model type, shape and tokenizer kind of a model named in a recipe, without downloading anything."""
+    if name in KNOWN_MODELS:
+        return dict(KNOWN_MODELS[name])
+    folder = Path(name).expanduser()
+    if (folder / "config.json").exists():
+        cfg = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        shape = {k: cfg[k] for k in SHAPE_FIELDS if k in cfg}
+        if len(shape) < len(SHAPE_FIELDS):
+            raise ConfigError(f"dry run: {name}/config.json lacks one of {SHAPE_FIELDS}")
+        kind = "wordpiece"
+        tok_file = folder / "tokenizer.json"
+        if tok_file.exists():
+            model_type = json.loads(tok_file.read_text(encoding="utf-8")).get("model", {}).get("type", "")
+            kind = {"BPE": "bpe", "Unigram": "unigram", "WordPiece": "wordpiece"}.get(model_type, "wordpiece")
+        return dict(model_type=cfg.get("model_type", "bert"), type_vocab_size=cfg.get("type_vocab_size", 2),
+                    tokenizer=kind, **shape)
+    try:
+        from transformers import AutoConfig
+
+        cfg = AutoConfig.from_pretrained(name, local_files_only=True)
+    except Exception:  # noqa: BLE001 - any failure means: not available offline
+        raise ConfigError(
+            f"dry run: cannot tell the shape of {name!r} offline; use a local folder or one of "
+            f"{sorted(KNOWN_MODELS)}"
+        ) from None
+    kind = "bpe" if cfg.model_type == "roberta" else "unigram" if "xlm" in cfg.model_type else "wordpiece"
+    return dict(model_type=cfg.model_type, type_vocab_size=getattr(cfg, "type_vocab_size", 2), tokenizer=kind,
+                **{k: getattr(cfg, k) for k in SHAPE_FIELDS})
+
+
+def _scaled(width: int, scale: float, heads: int) -> int:
+    """`width * scale`, rounded up to a multiple of `heads` (at least one dimension per head)."""
+    target = max(heads, round(width * scale))
+    return -(-target // heads) * heads
+
+
+def tiny_shapes(teacher: dict, student: dict) -> tuple[dict, dict]:
+    """Stand-in shapes: same depths and heads, widths scaled by one factor (4 dimensions per teacher head)."""
+    scale = 4 / (teacher["hidden_size"] / teacher["num_attention_heads"])
+    out = []
+    for shape in (teacher, student):
+        heads = shape["num_attention_heads"]
+        out.append(dict(
+            num_hidden_layers=shape["num_hidden_layers"],
+            num_attention_heads=heads,
+            hidden_size=_scaled(shape["hidden_size"], scale, heads),
+            intermediate_size=max(8, round(shape["intermediate_size"] * scale)),
+        ))
+    return out[0], out[1]
+
+
+def student_shape(teacher: dict, spec: dict) -> dict:
+    """The real student's shape for `spec` (what build_student would make), from the teacher's shape."""
+    from destila.models.students import STUDENT_PRESETS
+
+    shape = {k: teacher[k] for k in SHAPE_FIELDS}
+    if "pretrained" in spec:
+        return {k: v for k, v in describe_model(str(spec["pretrained"])).items() if k in SHAPE_FIELDS}
+    if "layers" in spec:
+        return {**shape, "num_hidden_layers": len(spec["layers"])}
+    if "preset" in spec:
+        if spec["preset"] not in STUDENT_PRESETS:
+            raise ConfigError(f"student.preset: unknown preset {spec['preset']!r}; known: {sorted(STUDENT_PRESETS)}")
+        shape.update({k: v for k, v in STUDENT_PRESETS[spec["preset"]].items() if k in SHAPE_FIELDS})
+    shape.update({k: v for k, v in (spec.get("config") or {}).items() if k in SHAPE_FIELDS})
+    return shape
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Tiny tokenizers of the three kinds
+
+
+def build_tokenizer(kind: str, folder: Path, texts: list[str] | None = None):
+    """A fast tokenizer of `kind` (bpe | unigram | wordpiece) trained on a few Spanish sentences, saved to folder."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    texts = (texts or SPANISH) * 3
+    if kind == "bpe":
+        specials = {"bos_token": "<s>", "pad_token": "<pad>", "eos_token": "</s>", "unk_token": "<unk>",
+                    "mask_token": "<mask>"}
+        tok = Tokenizer(models.BPE())
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tok.decoder = decoders.ByteLevel()
+        tok.train_from_iterator(texts, trainers.BpeTrainer(
+            vocab_size=400, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"],
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+        tok.post_processor = processors.RobertaProcessing(
+            ("</s>", tok.token_to_id("</s>")), ("<s>", tok.token_to_id("<s>")), trim_offsets=True,
+            add_prefix_space=False)
+        extra = {"cls_token": "<s>", "sep_token": "</s>"}
+        input_names = ["input_ids", "attention_mask"]
+    elif kind == "unigram":
+        specials = {"bos_token": "<s>", "pad_token": "<pad>", "eos_token": "</s>", "unk_token": "<unk>",
+                    "mask_token": "<mask>"}
+        tok = Tokenizer(models.Unigram())
+        tok.normalizer = normalizers.NFKC()
+        tok.pre_tokenizer = pre_tokenizers.Metaspace()
+        tok.decoder = decoders.Metaspace()
+        tok.train_from_iterator(texts, trainers.UnigramTrainer(
+            vocab_size=300, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"], unk_token="<unk>"))
+        s, e = tok.token_to_id("<s>"), tok.token_to_id("</s>")
+        tok.post_processor = processors.TemplateProcessing(
+            single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", s), ("</s>", e)])
+        extra = {"cls_token": "<s>", "sep_token": "</s>"}
+        input_names = ["input_ids", "attention_mask"]
+    elif kind == "wordpiece":
+        specials = {"pad_token": "[PAD]", "unk_token": "[UNK]", "mask_token": "[MASK]"}
+        tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+        tok.normalizer = normalizers.BertNormalizer(lowercase=False, strip_accents=False)
+        tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        tok.decoder = decoders.WordPiece()
+        tok.train_from_iterator(texts, trainers.WordPieceTrainer(
+            vocab_size=400, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]))
+        c, s = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+        tok.post_processor = processors.TemplateProcessing(
+            single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", c), ("[SEP]", s)])
+        extra = {"cls_token": "[CLS]", "sep_token": "[SEP]"}
+        input_names = ["input_ids", "token_type_ids", "attention_mask"]
+    else:
+        raise ConfigError(f"dry run: unknown tokenizer kind {kind!r}")
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, model_max_length=512, model_input_names=input_names,
+                                   **specials, **extra)
+    fast.save_pretrained(folder)
+    return fast
+
+
+def build_tiny_model(model_type: str, shape: dict, tokenizer, folder: Path, type_vocab_size: int, seed: int = 0):
+    """A random-weight QA model of `model_type` and `shape`, saved with its tokenizer to `folder`."""
+    import torch
+    from transformers import AutoConfig, AutoModelForQuestionAnswering
+
+    torch.manual_seed(seed)
+    ids = {k: getattr(tokenizer, f"{k}_id") for k in ("pad_token", "bos_token", "eos_token")
+           if getattr(tokenizer, f"{k}_id", None) is not None}
+    config = AutoConfig.for_model(
+        model_type, vocab_size=len(tokenizer), max_position_embeddings=514, type_vocab_size=type_vocab_size,
+        **{k.replace("_token", "_token_id"): v for k, v in ids.items()}, **shape,
+    )
+    model = AutoModelForQuestionAnswering.from_config(config)
+    model.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    return model
+
+
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def dry_run(cfg: TrainConfig | DistillConfig, workdir: str | Path | None = None, steps: int = 2,
+            echo=print) -> list[str]:
+    """Run `cfg` on stand-ins; returns the list of what was checked. Raises on the first failure."""
+    if workdir is None:
+        with tempfile.TemporaryDirectory(prefix="destila-dry-run-") as tmp:
+            return dry_run(cfg, tmp, steps, echo)
+    import torch
+
+    from destila.train.loop import distill_stages, train_stages
+
+    work = Path(workdir)
+    checks: list[str] = []
+
+    def ok(message: str) -> None:
+        checks.append(message)
+        echo(f"  ok  {message}")
+
+    train = cfg.train if isinstance(cfg, DistillConfig) else cfg
+    base_name = cfg.teacher if isinstance(cfg, DistillConfig) else train.model
+    if not base_name:
+        raise ConfigError("train.model: name the model to fine-tune")
+    real = describe_model(base_name)
+    tokenizer = build_tokenizer(real["tokenizer"], work / "tokenizer")
+    ok(f"{'teacher' if isinstance(cfg, DistillConfig) else 'model'} {base_name}: {real['model_type']}, "
+       f"{real['num_hidden_layers']} layers, hidden {real['hidden_size']}, {real['num_attention_heads']} heads; "
+       f"stand-in tokenizer {real['tokenizer']} ({len(tokenizer)} pieces)")
+
+    tiny_train = dataclasses.replace(
+        train, model=None, train_data="sample", eval_data="sample", data_dir=None, output_dir=str(work / "out"),
+        max_length=128, doc_stride=48, max_query_length=32, batch_size=2, eval_batch_size=8,
+        grad_accum=min(train.grad_accum, 2), max_steps=steps, epochs=1.0, eval_every=0, save_every=steps,
+        log_every=1, keep_checkpoints=1, threads=train.threads or 2, max_train_examples=24, max_eval_examples=8,
+        mixed_precision="no" if train.mixed_precision == "fp16" and not torch.cuda.is_available()
+        else train.mixed_precision, progress=False,
+    )
+    if tiny_train.mixed_precision != train.mixed_precision:
+        ok(f"mixed precision {train.mixed_precision} needs a GPU: the stand-in run uses fp32")
+
+    if isinstance(cfg, DistillConfig):
+        s_real = student_shape(real, cfg.student)
+        t_shape, s_shape = tiny_shapes(real, s_real)
+        ok(f"student {cfg.student}: {s_real['num_hidden_layers']} layers, hidden {s_real['hidden_size']}, "
+           f"{s_real['num_attention_heads']} heads (width ratio {real['hidden_size'] / s_real['hidden_size']:g}, "
+           f"layer ratio {real['num_hidden_layers'] / s_real['num_hidden_layers']:g})")
+        teacher_dir = work / "teacher"
+        build_tiny_model(real["model_type"], t_shape, tokenizer, teacher_dir, real["type_vocab_size"])
+        spec = {"layers": cfg.student["layers"]} if "layers" in cfg.student else {"config": s_shape}
+        stand_in = dataclasses.replace(
+            cfg, teacher=str(teacher_dir), student=spec, train=tiny_train,
+            stages=[dataclasses.replace(s, max_steps=steps, epochs=None) for s in cfg.stages],
+        )
+        ok(f"stand-ins: teacher hidden {t_shape['hidden_size']}, student hidden {s_shape['hidden_size']}, same "
+           f"depths and heads")
+        from destila.models.hub import load_qa_model, load_tokenizer
+        from destila.models.students import build_student
+
+        teacher = load_qa_model(teacher_dir)
+        student = build_student(teacher, spec)
+        stages = distill_stages(stand_in)
+        for stage in stages:
+            from destila.distill.losses import DistillationLoss
+
+            loss_fn = DistillationLoss(stage.loss, student_config=student.config, teacher_config=teacher.config)
+            proj = sum(p.numel() for p in loss_fn.projection_parameters())
+            active = [w for w in ("ce", "kd", "hidden", "attention", "embedding") if getattr(stage.loss, w) > 0]
+            ok(f"stage {stage.name}: losses {', '.join(active)}; {proj} projection parameters; teacher needs "
+               f"{[k for k, v in loss_fn.needs().items() if v] or ['logits only']}")
+        out = train_stages(tiny_train, stand_in, stages, student=student, tokenizer=load_tokenizer(teacher_dir),
+                           teacher=teacher, source=str(teacher_dir))
+        recipe_used = stand_in
+    else:
+        model_dir = work / "model"
+        shape = {k: v for k, v in real.items() if k in SHAPE_FIELDS}
+        t_shape, _ = tiny_shapes(real, shape)
+        build_tiny_model(real["model_type"], t_shape, tokenizer, model_dir, real["type_vocab_size"])
+        stand_in = dataclasses.replace(tiny_train, model=str(model_dir))
+        from destila.train.loop import run_train
+
+        out = run_train(stand_in)
+        recipe_used = stand_in
+
+    log = [json.loads(line) for line in (out / "training_log.jsonl").read_text().splitlines() if line.strip()]
+    train_records = [r for r in log if r["type"] == "train"]
+    terms = sorted({k for r in train_records for k in r} - {"type", "stage", "stage_index", "step", "global_step",
+                                                           "epoch", "lr", "tokens_per_s", "examples_per_s",
+                                                           "seconds_per_step"})
+    ok(f"trained {len(train_records)} logged steps; loss terms logged: {', '.join(terms)}")
+
+    from safetensors import safe_open
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+
+    with safe_open(str(out / "model.safetensors"), "pt") as fh:
+        keys = list(fh.keys())
+    if any("projection" in k or k.startswith("loss_fn") for k in keys):
+        raise ConfigError("dry run: projection weights leaked into the saved student")
+    model = AutoModelForQuestionAnswering.from_pretrained(out)
+    AutoTokenizer.from_pretrained(out)
+    ok(f"saved student reloads with AutoModelForQuestionAnswering ({type(model).__name__}, "
+       f"{sum(p.numel() for p in model.parameters())} parameters, no projection weights)")
+
+    from destila.infer.predictor import Predictor
+
+    answer = Predictor.from_pretrained(str(out))(question="¿Dónde se proclamó califa Abderramán III?",
+                                                 context=SPANISH[0])
+    ok(f"the saved folder answers through the Predictor: {answer!r}")
+    metrics = json.loads((out / "metrics.json").read_text())
+    ok(f"metrics.json has eval scores: official F1 {metrics['eval']['official']['f1']:.2f}")
+    reloaded = load_recipe(out / "destila_config.yaml")
+    if config_to_dict(reloaded) != config_to_dict(recipe_used):
+        raise ConfigError("dry run: destila_config.yaml does not load back to the config that ran")
+    ok("destila_config.yaml and README.md written; the saved config loads back unchanged")
+    return checks
