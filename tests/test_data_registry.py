@@ -120,6 +120,11 @@ def test_spec_errors(data_dir, monkeypatch):
         load_dataset("squad-es-v1.1:dev-small", data_dir=data_dir, fold="test")
     with pytest.raises(DataError, match=r"missing/file\.json: no such file"):
         load_dataset("missing/file.json")
+    with pytest.raises(ConfigError, match="--data-dir: /nonexistent/data is not a folder"):
+        load_dataset("sqac", data_dir="/nonexistent/data")
+    monkeypatch.setenv("DESTILA_DATA_DIR", "/nonexistent/data")
+    with pytest.raises(ConfigError, match="DESTILA_DATA_DIR: /nonexistent/data is not a folder"):
+        load_dataset("sqac")
 
 
 def test_fold_of_a_dataset_without_folds_fails_before_downloading(data_dir, monkeypatch):

@@ -372,3 +372,9 @@ def test_per_question_matches_reference(v11):
     assert set(rows) == set(preds) & {e.id for e in ds_s.examples}
     n = len(ds_s)
     assert 100 * sum(r["f1"] for r in rows.values()) / n == pytest.approx(ref_v1(raw_s, preds, "es")["f1"])
+
+
+def test_v11_question_without_gold_is_an_error():
+    ds = QADataset([QAExample(id="q1", question="¿?", context="c", answers=[])], "1.1", "hand-made")
+    with pytest.raises(DataError, match="hand-made: question 'q1' has no gold answer"):
+        score(ds, {"q1": ""})

@@ -212,6 +212,8 @@ def _score_v1(dataset: QADataset, predictions: Mapping[str, str], norm) -> dict[
             continue
         pred = predictions[ex.id]
         gold = [a.text for a in ex.answers]
+        if not gold:
+            raise DataError(f"{dataset.name}: question {ex.id!r} has no gold answer in a SQuAD v1.1 dataset")
         exact_match += max(_v1_exact(pred, g, norm) for g in gold)
         f1 += max(_v1_f1(pred, g, norm) for g in gold)
     if total == 0:

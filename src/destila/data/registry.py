@@ -166,6 +166,9 @@ def load_dataset(
         )
     fold = fold or spec_fold
     local = paths.data_dir(data_dir)
+    if local is not None and not local.is_dir():
+        source = "--data-dir" if data_dir is not None else "DESTILA_DATA_DIR"
+        raise ConfigError(f"{source}: {local} is not a folder")
 
     file, path, display = _lookup(target)
     if fold and file is not None:
@@ -331,6 +334,7 @@ def _http_client() -> httpx.Client:
 
 def _download(url: str, dest: Path, relpath: str, expected: str | None) -> None:
     """Download `url` to `dest` atomically, hashing as it streams; check or record the SHA-256."""
+    from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -345,6 +349,7 @@ def _download(url: str, dest: Path, relpath: str, expected: str | None) -> None:
                 BarColumn(),
                 DownloadColumn(),
                 TransferSpeedColumn(),
+                console=Console(stderr=True),  # stdout may carry machine-readable output
                 transient=True,
             ) as progress,
         ):
