@@ -63,7 +63,7 @@ def score_command(
         str,
         typer.Option(
             "--data",
-            help="Dataset: a file, or NAME[:SPLIT][@train|@eval], e.g. squad-es-v1.1:dev-small@eval.",
+            help="Dataset: a file or a name with optional :SPLIT and @train / @eval fold, e.g. squad-es-v1.1:dev-small@eval.",
         ),
     ],
     predictions: Annotated[
