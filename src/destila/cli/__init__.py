@@ -19,6 +19,7 @@ app = typer.Typer(
 # Verb modules: importing one registers its command(s) on `app`.
 # One line a verb module, e.g. `import destila.cli.score  # noqa: E402,F401`.
 import destila.cli.score  # noqa: E402,F401
+import destila.cli.trim_vocab  # noqa: E402,F401
 import destila.cli.train  # noqa: E402,F401
 import destila.cli.distill  # noqa: E402,F401
 
