@@ -63,7 +63,7 @@ class Windows:
     ctx_start: np.ndarray
     ctx_len: np.ndarray
     contexts: list[ContextTokens]  # one per example (examples sharing a context share the object)
-    cls_index: int  # position of the classification token in an unpadded window (0 for the usual templates)
+    cls_index: np.ndarray  # position of the classification token in each window (0 for the usual templates)
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -174,8 +174,18 @@ def encode_windows(
     suffix = np.array(layout.suffix, dtype=np.int64)
     want_types = uses_token_type_ids(tokenizer)
 
+    cls_id = tokenizer.cls_token_id
+    cls_where = next(
+        (
+            (region, part.index(cls_id))
+            for region, part in enumerate((layout.prefix, layout.middle, layout.suffix))
+            if cls_id is not None and cls_id in part
+        ),
+        None,
+    )
+
     input_ids, type_ids = [], [] if want_types else None
-    ex_index, ctx_pos, ctx_start, ctx_len = [], [], [], []
+    ex_index, ctx_pos, ctx_start, ctx_len, cls_index = [], [], [], [], []
     for i, q_enc in enumerate(q_encs):
         q_ids = np.array(q_enc.ids[:max_query_length], dtype=np.int64)
         ctx = ctx_tokens[ctx_of_example[i]]
@@ -213,6 +223,15 @@ def encode_windows(
                         dtype=np.int64,
                     )
                 )
+            if cls_where is None:
+                cls_index.append(0)
+            elif cls_where[0] == 0:
+                cls_index.append(cls_where[1])
+            elif cls_where[0] == 1:
+                first = len(q_ids) if layout.question_first else len(piece)
+                cls_index.append(len(prefix) + first + cls_where[1])
+            else:
+                cls_index.append(len(ids) - len(suffix) + cls_where[1])
             ex_index.append(i)
             ctx_pos.append(pos)
             ctx_start.append(start)
@@ -229,7 +248,7 @@ def encode_windows(
         ctx_start=np.array(ctx_start, dtype=np.int64),
         ctx_len=np.array(ctx_len, dtype=np.int64),
         contexts=[ctx_tokens[j] for j in ctx_of_example],
-        cls_index=0,
+        cls_index=np.array(cls_index, dtype=np.int64),
     )
 
 
@@ -317,8 +336,8 @@ def prepare_train_features(
             starts_pos.append(int(s - a + pos + shifts[k]))
             ends_pos.append(int(e - a + pos + shifts[k]))
         else:
-            starts_pos.append(windows.cls_index + shifts[k])
-            ends_pos.append(windows.cls_index + shifts[k])
+            starts_pos.append(int(windows.cls_index[k]) + shifts[k])
+            ends_pos.append(int(windows.cls_index[k]) + shifts[k])
     out["start_positions"] = starts_pos
     out["end_positions"] = ends_pos
     return out
