@@ -26,6 +26,7 @@ Script behaviour reproduced on purpose:
 from __future__ import annotations
 
 import collections
+import functools
 import logging
 import re
 import string
@@ -42,6 +43,7 @@ _EN_ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
 _ES_ARTICLES = re.compile(r"\b(el|la|los|las|un|una|unos|unas)\b", re.UNICODE)
 
 
+@functools.lru_cache(maxsize=1 << 16)  # gold answers and predictions are normalised several times each
 def normalize_official(text: str) -> str:
     """The official SQuAD normaliser: lower, drop ASCII punctuation, drop a/an/the, collapse whitespace."""
     text = "".join(ch for ch in text.lower() if ch not in _ASCII_PUNCT)
@@ -52,6 +54,7 @@ def _is_punct_es(ch: str) -> bool:
     return ch in _ASCII_PUNCT or unicodedata.category(ch).startswith("P")
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def normalize_es(text: str) -> str:
     """Spanish normaliser: lower, drop all Unicode punctuation, drop el/la/los/las/un/una/unos/unas, whitespace."""
     text = "".join(ch for ch in text.lower() if not _is_punct_es(ch))
