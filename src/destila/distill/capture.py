@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from destila.errors import ModelError
+
 CAPTURE_IMPLEMENTATION = "destila_capture"
 
 _RECORDER: contextvars.ContextVar[AttentionRecorder | None] = contextvars.ContextVar(
@@ -128,6 +130,21 @@ def use_attention_implementation(model: nn.Module, name: str):
             c._attn_implementation_internal = old
 
 
+def pin_capture_attention(model: nn.Module) -> None:
+    """Run `model` with the recording attention from now on (it records only inside `capture_attention`).
+
+    Needed with gradient checkpointing: the backward pass recomputes each layer after the `with` block has ended,
+    and must use the same attention function as the forward did. The implementation is not saved with the model.
+    """
+    for c in _configs(unwrap_model(model)):
+        c._attn_implementation_internal = CAPTURE_IMPLEMENTATION
+
+
+def _is_checkpointing(model: nn.Module) -> bool:
+    model = unwrap_model(model)
+    return bool(getattr(model, "is_gradient_checkpointing", False)) and model.training
+
+
 @contextlib.contextmanager
 def capture_attention(model: nn.Module, *, scores: bool = False, probs: bool = False, values: bool = False):
     """Run `model` with the recording attention inside the block; yields the AttentionRecorder.
@@ -136,6 +153,11 @@ def capture_attention(model: nn.Module, *, scores: bool = False, probs: bool = F
     ...     model(**inputs)
     >>> rec.recorded_scores  # one (B, heads, L, L) tensor per layer
     """
+    if _is_checkpointing(model) and unwrap_model(model).config._attn_implementation != CAPTURE_IMPLEMENTATION:
+        raise ModelError(
+            "attention capture with gradient checkpointing needs the recording attention pinned: call "
+            "destila.distill.capture.pin_capture_attention(model) once before training"
+        )
     recorder = AttentionRecorder(scores=scores, probs=probs, values=values)
     token = _RECORDER.set(recorder)
     try:
