@@ -9,7 +9,7 @@ REF := .venv-ref
 DATA_DIR ?= $(abspath ../shared/data)
 STAMP := $(VENV)/.installed
 
-.PHONY: setup ref-env demo demo-quick test lint clean
+.PHONY: setup ref-env browser demo demo-quick test lint clean
 
 setup: $(STAMP)
 
@@ -38,7 +38,13 @@ demo: setup
 demo-quick: setup
 	DESTILA_DATA_DIR=$(DATA_DIR) $(BIN)/destila pipeline --config configs/demo.yaml --quick
 
-test: setup ref-env
+# Headless Chromium and its WebDriver for the page test (Debian's packages; needs root, as CI has).
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	fi
+
+test: setup ref-env browser
 	DESTILA_DATA_DIR=$(DATA_DIR) DESTILA_REF_PYTHON=$(abspath $(REF))/bin/python $(BIN)/python -m pytest -q
 
 lint: setup

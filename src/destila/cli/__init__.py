@@ -19,9 +19,13 @@ app = typer.Typer(
 # Verb modules: importing one registers its command(s) on `app`.
 # One line a verb module, e.g. `import destila.cli.score  # noqa: E402,F401`.
 import destila.cli.score  # noqa: E402,F401
-import destila.cli.trim_vocab  # noqa: E402,F401
 import destila.cli.train  # noqa: E402,F401
 import destila.cli.distill  # noqa: E402,F401
+import destila.cli.trim_vocab  # noqa: E402,F401
+import destila.cli.export  # noqa: E402,F401
+import destila.cli.bench  # noqa: E402,F401
+import destila.cli.serve  # noqa: E402,F401
+import destila.cli.pipeline  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> None:

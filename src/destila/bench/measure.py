@@ -1,0 +1,282 @@
+"""Speed, size, memory and quality of several models on the same questions, measured in one run.
+
+Each model lives in its own worker process (memory is measured there, as the RSS growth from loading and
+running it). Workers take turns: every round runs the latency and throughput passes of each model in
+turn, so slow drifts of the machine (heat, other load) fall on all models alike.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from destila.errors import DestilaError, ModelError
+
+WEIGHT_SUFFIXES = (".safetensors", ".onnx", ".onnx.data", ".bin")
+
+
+def model_files_bytes(folder: str | os.PathLike) -> int:
+    """Bytes of the weight files (safetensors / ONNX) of a model folder: what a deployment ships."""
+    path = Path(folder)
+    return int(
+        sum(f.stat().st_size for f in path.iterdir() if f.is_file() and f.name.endswith(WEIGHT_SUFFIXES))
+    )
+
+
+def count_parameters(folder: str | os.PathLike) -> int | None:
+    """Parameters without loading the model: export.json of an ONNX folder, else the safetensors headers."""
+    path = Path(folder)
+    info = path / "export.json"
+    if (path / "model.onnx").exists() and info.exists():
+        return int(json.loads(info.read_text(encoding="utf-8"))["parameters"])
+    if (path / "model.onnx").exists():
+        import onnx
+
+        graph = onnx.load(str(path / "model.onnx"), load_external_data=False).graph
+        return int(sum(int(np.prod(t.dims)) for t in graph.initializer if len(t.dims) > 0))
+    files = sorted(path.glob("*.safetensors"))
+    if not files:
+        return None
+    from safetensors import safe_open
+
+    total = 0
+    for f in files:
+        with safe_open(str(f), framework="np") as handle:
+            for key in handle.keys():  # noqa: SIM118 (safe_open is no dict)
+                total += int(np.prod(handle.get_slice(key).get_shape()))
+    return total
+
+
+def _dataset_file(dataset, path: Path) -> None:
+    examples = [
+        {
+            "id": ex.id,
+            "question": ex.question,
+            "context": ex.context,
+            "answers": [{"text": a.text, "start": a.start} for a in ex.answers],
+            "is_impossible": ex.is_impossible,
+        }
+        for ex in dataset.examples
+    ]
+    path.write_text(
+        json.dumps({"version": dataset.version, "name": dataset.name, "examples": examples}), encoding="utf-8"
+    )
+
+
+class Worker:
+    """A `destila.bench.worker` process holding one model."""
+
+    def __init__(self, model: str, timeout: float = 3600.0):
+        self.model = model
+        self.timeout = timeout
+        env = dict(os.environ)
+        env.setdefault("TOKENIZERS_PARALLELISM", "false")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "destila.bench.worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+            env=env,
+        )
+        self._stderr_tail: list[str] = []
+
+    def call(self, **cmd) -> dict:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        try:
+            self.proc.stdin.write(json.dumps(cmd) + "\n")
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            pass
+        line = self.proc.stdout.readline()
+        if not line:
+            err = self.proc.stderr.read() if self.proc.stderr else ""
+            raise ModelError(f"bench worker for {self.model!r} died during {cmd['op']!r}: {err[-2000:]}")
+        reply = json.loads(line)
+        if not reply.get("ok"):
+            raise ModelError(f"bench of {self.model!r} failed during {cmd['op']!r}: {reply.get('error')}")
+        return reply
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.call(op="quit")
+            except (ModelError, OSError, ValueError):
+                pass
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            if stream:
+                stream.close()
+
+
+def _percentile_ms(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values) * 1000.0, q)) if values else float("nan")
+
+
+def measure_models(
+    models: list[str],
+    dataset,
+    *,
+    repeats: int = 3,
+    latency_questions: int = 50,
+    batch_size: int = 16,
+    threads: int | None = None,
+    progress=None,
+) -> list[dict]:
+    """Raw measurements of every model (no scoring); see `run_bench` for the report."""
+    from destila.models.hub import resolve_model
+
+    if not models:
+        raise DestilaError("bench needs at least one --model")
+    if not dataset.examples:
+        raise DestilaError(f"dataset {dataset.name!r} holds no questions")
+    if repeats < 1:
+        raise DestilaError("repeats must be at least 1")
+    say = progress or (lambda _msg: None)
+    resolved = [resolve_model(m) for m in models]
+    n_latency = max(1, min(latency_questions, len(dataset.examples)))
+    rows = [{"model": m, "folder": r, "latency_s": [], "throughput_s": []} for m, r in zip(models, resolved)]
+    with tempfile.TemporaryDirectory(prefix="destila-bench-") as tmp:
+        data_file = Path(tmp) / "questions.json"
+        _dataset_file(dataset, data_file)
+        workers: list[Worker] = []
+        try:
+            for row in rows:
+                workers.append(Worker(row["folder"]))
+            for row, worker in zip(rows, workers):
+                say(f"loading {row['model']}")
+                row["load_seconds"] = worker.call(
+                    op="load",
+                    model=row["folder"],
+                    data=str(data_file),
+                    threads=threads,
+                    batch_size=batch_size,
+                )["load_seconds"]
+            for row, worker in zip(rows, workers):
+                say(f"answering {len(dataset)} questions with {row['model']}")
+                reply = worker.call(op="quality")
+                row["predictions"], row["null_odds"] = reply["predictions"], reply["null_odds"]
+            for r in range(repeats):
+                for row, worker in zip(rows, workers):
+                    say(f"round {r + 1}/{repeats}: {row['model']}")
+                    row["latency_s"].extend(worker.call(op="latency", questions=n_latency)["seconds"])
+                    row["throughput_s"].append(worker.call(op="throughput")["seconds"])
+            for row, worker in zip(rows, workers):
+                mem = worker.call(op="memory")
+                row["memory"] = mem
+        finally:
+            for worker in workers:
+                worker.close()
+    for row in rows:
+        row["parameters"] = count_parameters(row["folder"])
+        row["disk_bytes"] = model_files_bytes(row["folder"])
+        row["latency_questions"] = n_latency
+        row["questions"] = len(dataset)
+    return rows
+
+
+def run_bench(
+    models: list[str],
+    dataset,
+    out_dir: str | os.PathLike | None = None,
+    *,
+    repeats: int = 3,
+    latency_questions: int = 50,
+    batch_size: int = 16,
+    threads: int | None = None,
+    names: list[str] | None = None,
+    progress=None,
+) -> dict:
+    """Measure `models` on `dataset` and (with `out_dir`) write report.json, report.md and f1_vs_speed.png.
+
+    Returns {"dataset", "questions", "settings", "models": [row, ...], "files"}; a row holds name, model,
+    parameters, disk_bytes, memory_bytes, latency_p50_ms, latency_p95_ms, throughput_qps, exact, f1,
+    speedup (throughput / the first model's) and latency_speedup.
+    """
+    from destila.metrics import score
+
+    started = time.perf_counter()
+    raw = measure_models(
+        models,
+        dataset,
+        repeats=repeats,
+        latency_questions=latency_questions,
+        batch_size=batch_size,
+        threads=threads,
+        progress=progress,
+    )
+    names = names or _short_names(models)
+    if len(names) != len(models):
+        raise DestilaError("give one name per model")
+    rows = []
+    for name, r in zip(names, raw):
+        scores = score(dataset, r["predictions"], r["null_odds"])
+        official = scores["official"]
+        throughputs = [r["questions"] / s for s in r["throughput_s"]]
+        mem = r["memory"]
+        rows.append(
+            {
+                "name": name,
+                "model": r["model"],
+                "parameters": r["parameters"],
+                "disk_bytes": r["disk_bytes"],
+                "memory_bytes": max(0, mem["peak_rss"] - mem["baseline_rss"]),
+                "peak_rss_bytes": mem["peak_rss"],
+                "latency_p50_ms": _percentile_ms(r["latency_s"], 50),
+                "latency_p95_ms": _percentile_ms(r["latency_s"], 95),
+                "latency_samples": len(r["latency_s"]),
+                "throughput_qps": float(np.median(throughputs)),
+                "throughput_runs_qps": throughputs,
+                "exact": float(official.get("exact_match", official.get("exact", 0.0))),
+                "f1": float(official.get("f1", 0.0)),
+                "scores": scores,
+                "load_seconds": r["load_seconds"],
+            }
+        )
+    base = rows[0]
+    for row in rows:
+        row["speedup"] = row["throughput_qps"] / base["throughput_qps"] if base["throughput_qps"] else None
+        row["latency_speedup"] = (
+            base["latency_p50_ms"] / row["latency_p50_ms"] if row["latency_p50_ms"] else None
+        )
+    result = {
+        "dataset": dataset.name,
+        "version": dataset.version,
+        "questions": len(dataset),
+        "settings": {
+            "repeats": repeats,
+            "latency_questions": raw[0]["latency_questions"],
+            "batch_size": batch_size,
+            "threads": threads,
+            "cpu_count": os.cpu_count(),
+        },
+        "models": rows,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    if out_dir is not None:
+        from destila.bench.report import write_reports
+
+        result["files"] = write_reports(result, out_dir)
+    return result
+
+
+def _short_names(models: list[str]) -> list[str]:
+    """Folder names, made unique with their parent folder when two are equal."""
+    names = [Path(m.rstrip("/")).name or m for m in models]
+    for i, n in enumerate(names):
+        if names.count(n) > 1:
+            p = Path(models[i].rstrip("/"))
+            names[i] = f"{p.parent.name}/{p.name}"
+    return names

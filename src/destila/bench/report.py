@@ -1,0 +1,105 @@
+"""Bench results as report.json, a Markdown table (report.md) and a plot of F1 against throughput."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+PLOT_FILE = "f1_vs_throughput.png"
+
+
+def _mb(n: int | None) -> str:
+    return "—" if n is None else f"{n / 1e6:,.1f}"
+
+
+def _params(n: int | None) -> str:
+    return "—" if n is None else f"{n / 1e6:,.1f} M"
+
+
+def markdown_table(result: dict) -> str:
+    header = (
+        "| model | parameters | disk (MB) | memory (MB) | latency p50 (ms) | latency p95 (ms) "
+        "| throughput (q/s) | speedup | EM | F1 |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+    )
+    lines = []
+    for r in result["models"]:
+        speedup = "—" if r["speedup"] is None else f"{r['speedup']:.2f}x"
+        lines.append(
+            f"| {r['name']} | {_params(r['parameters'])} | {_mb(r['disk_bytes'])} | {_mb(r['memory_bytes'])} "
+            f"| {r['latency_p50_ms']:.1f} | {r['latency_p95_ms']:.1f} | {r['throughput_qps']:.1f} "
+            f"| {speedup} | {r['exact']:.2f} | {r['f1']:.2f} |"
+        )
+    return header + "\n".join(lines) + "\n"
+
+
+def markdown_report(result: dict) -> str:
+    s = result["settings"]
+    models = "\n".join(f"- **{r['name']}**: `{r['model']}`" for r in result["models"])
+    return (
+        f"# Bench: {result['dataset']}\n\n"
+        f"{result['questions']} questions (SQuAD v{result['version']}), the same for every model. "
+        f"Latency: one question at a time over the first {s['latency_questions']} questions, "
+        f"{s['repeats']} rounds. Throughput: all questions with batches of {s['batch_size']}, median of "
+        f"{s['repeats']} rounds; rounds interleave the models. Memory: peak RSS growth of the model's own "
+        f"process from loading to the end of the run. Disk: weight files. Speedup: throughput over the "
+        f"first model's. EM/F1: official SQuAD scores. Threads: {s['threads'] or 'default'} "
+        f"({s['cpu_count']} cores).\n\n"
+        + markdown_table(result)
+        + f"\n{models}\n\n![F1 against throughput]({PLOT_FILE})\n"
+    )
+
+
+def plot_f1_vs_throughput(result: dict, path: str | os.PathLike) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = result["models"]
+    xs = [max(r["throughput_qps"], 1e-6) for r in rows]
+    ys = [r["f1"] for r in rows]
+    fig, ax = plt.subplots(figsize=(7.5, 5), dpi=110)
+    ax.scatter(xs, ys, s=70, color="#1f77b4", zorder=3)
+    for i, (x, y, r) in enumerate(zip(xs, ys, rows)):
+        label = r["name"] + (f"\n{r['speedup']:.1f}x" if r.get("speedup") and i else "")
+        ax.annotate(
+            label,
+            (x, y),
+            xytext=(8, 8 if i % 2 == 0 else -18),
+            textcoords="offset points",
+            fontsize=9,
+            bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "#bbbbbb", "alpha": 0.9},
+        )
+    ax.set_xscale("log")
+    lo, hi = min(xs), max(xs)
+    ax.set_xlim(lo / 2.0, hi * (3.0 if hi / lo < 100 else 2.0))
+    ymax = max(ys) if ys else 1.0
+    ax.set_ylim(min(0.0, min(ys)) - 2, max(10.0, ymax * 1.15 + 2))
+    ax.set_xlabel(f"throughput, questions/s (batch {result['settings']['batch_size']}, log scale)")
+    ax.set_ylabel("F1 (official)")
+    ax.set_title(f"F1 against speed: {result['dataset']} ({result['questions']} questions)")
+    ax.grid(True, which="both", alpha=0.3)
+    if not math.isfinite(hi):
+        raise ValueError("throughput is not finite")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def write_reports(result: dict, out_dir: str | os.PathLike) -> dict:
+    out = Path(out_dir).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    files = {
+        "json": str(out / "report.json"),
+        "markdown": str(out / "report.md"),
+        "plot": str(out / PLOT_FILE),
+    }
+    plot_f1_vs_throughput(result, files["plot"])
+    (out / "report.md").write_text(markdown_report(result), encoding="utf-8")
+    (out / "report.json").write_text(
+        json.dumps({**result, "files": files}, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    return files

@@ -1,0 +1,75 @@
+"""Run an exported QA model with onnxruntime: numpy ids and masks in, numpy start/end logits out."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from destila.errors import ModelError
+
+ONNX_FILE = "model.onnx"
+
+
+def is_onnx_folder(folder: str | os.PathLike) -> bool:
+    """True when `folder` is a local folder holding an exported `model.onnx`."""
+    path = Path(str(folder)).expanduser()
+    return path.is_dir() and (path / ONNX_FILE).is_file()
+
+
+def session_options(threads: int | None = None):
+    """All of onnxruntime's graph optimisations (fusions, constant folding), one inference thread pool."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        options.intra_op_num_threads = int(threads)
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    return options
+
+
+class OnnxRunner:
+    """Callable like the torch runner: `runner(input_ids, attention_mask, token_type_ids=None)`.
+
+    Inputs the graph does not take are dropped (RoBERTa has no token types); a token-type input the
+    caller did not give is fed zeros, which is what the PyTorch models assume when it is missing.
+    """
+
+    def __init__(self, folder: str | os.PathLike, threads: int | None = None):
+        import onnxruntime as ort
+
+        path = Path(str(folder)).expanduser() / ONNX_FILE
+        if not path.is_file():
+            raise ModelError(f"no {ONNX_FILE} in {str(folder)!r}")
+        try:
+            self.session = ort.InferenceSession(
+                str(path), session_options(threads), providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise ModelError(f"cannot load {path}: {exc}") from exc
+        self.path = path
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        self.output_names = [o.name for o in self.session.get_outputs()]
+        if "input_ids" not in self.input_names or "attention_mask" not in self.input_names:
+            raise ModelError(f"{path} does not take input_ids and attention_mask: {self.input_names}")
+        if not {"start_logits", "end_logits"} <= set(self.output_names):
+            raise ModelError(f"{path} does not output start_logits and end_logits: {self.output_names}")
+
+    @property
+    def uses_token_type_ids(self) -> bool:
+        return "token_type_ids" in self.input_names
+
+    def __call__(self, input_ids, attention_mask, token_type_ids=None) -> tuple[np.ndarray, np.ndarray]:
+        input_ids = np.asarray(input_ids, dtype=np.int64)
+        feed = {"input_ids": input_ids, "attention_mask": np.asarray(attention_mask, dtype=np.int64)}
+        if self.uses_token_type_ids:
+            feed["token_type_ids"] = (
+                np.zeros_like(input_ids)
+                if token_type_ids is None
+                else np.asarray(token_type_ids, dtype=np.int64)
+            )
+        start, end = self.session.run(["start_logits", "end_logits"], feed)
+        return start, end
