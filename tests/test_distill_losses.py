@@ -628,3 +628,36 @@ def test_capture_with_gradient_checkpointing_needs_pinning():
     sum(s.pow(2).sum() for s in out.attention_scores).backward()
     got = checkpointed.bert.encoder.layer[0].attention.self.query.weight.grad
     torch.testing.assert_close(got, expected, atol=1e-6, rtol=1e-5)
+
+
+def test_recording_only_mapped_layers(student, teacher):
+    batch = _batch((9, 6))
+    with torch.no_grad():
+        full = run_qa_model(teacher, batch, attentions=True, scores=True, values=True)
+        some = run_qa_model(teacher, batch, attentions=True, scores=True, values=True, layers=[2, 4])
+    for name in ("attentions", "attention_scores", "values"):
+        got, ref = getattr(some, name), getattr(full, name)
+        assert len(got) == 4 and got[0] is None and got[2] is None
+        torch.testing.assert_close(got[1], ref[1], atol=1e-6, rtol=1e-5)
+        torch.testing.assert_close(got[3], ref[3], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(some.start_logits, full.start_logits, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ModelError, match="1-based"):
+        run_qa_model(teacher, batch, scores=True, layers=[0])
+
+    cfg = LossConfig(**ALL_ON, attention_heads="mean", attention_kind="scores")
+    loss_fn = DistillationLoss(cfg, student_config=student.config, teacher_config=teacher.config)
+    assert loss_fn.forward_kwargs("teacher")["layers"] == (2, 4)
+    assert loss_fn.forward_kwargs("student")["layers"] == (1, 2)
+    with torch.no_grad():
+        a = _terms(loss_fn, student, teacher, batch)
+        t_out = run_qa_model(teacher, batch, **loss_fn.forward_kwargs("teacher"))
+        b = loss_fn(run_qa_model(student, batch, **loss_fn.forward_kwargs("student")), t_out, batch)
+        for name in a:
+            torch.testing.assert_close(b[name], a[name], atol=1e-5, rtol=1e-5)
+        wrong = run_qa_model(teacher, batch, **{**loss_fn.needs(), "layers": [1]})
+        with pytest.raises(ModelError, match=r"mapped layer\(s\) \[2, 4\]"):
+            loss_fn(run_qa_model(student, batch, **loss_fn.needs()), wrong, batch)
+    no_attention = DistillationLoss(
+        LossConfig(attention=0), student_config=student.config, teacher_config=teacher.config
+    )
+    assert "layers" not in no_attention.forward_kwargs("teacher")

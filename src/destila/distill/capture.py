@@ -36,15 +36,20 @@ _RECORDER: contextvars.ContextVar[AttentionRecorder | None] = contextvars.Contex
 
 @dataclass
 class AttentionRecorder:
-    """What to keep from each attention call, and the per-layer lists it fills."""
+    """What to keep from each attention call, and the per-layer lists it fills (None for layers not kept)."""
 
     scores: bool = False
     probs: bool = False
     values: bool = False
-    recorded_scores: list[torch.Tensor] = field(default_factory=list)
-    recorded_probs: list[torch.Tensor] = field(default_factory=list)
-    recorded_values: list[torch.Tensor] = field(default_factory=list)
+    layers: frozenset[int] | None = None
+    """0-based indices of the attention calls (layers) to keep; None keeps all."""
+    recorded_scores: list[torch.Tensor | None] = field(default_factory=list)
+    recorded_probs: list[torch.Tensor | None] = field(default_factory=list)
+    recorded_values: list[torch.Tensor | None] = field(default_factory=list)
     calls: int = 0
+
+    def wants(self, index: int) -> bool:
+        return self.layers is None or index in self.layers
 
 
 def capturing_attention_forward(
@@ -60,13 +65,37 @@ def capturing_attention_forward(
     """Eager attention (same arithmetic as transformers' BERT/RoBERTa `eager_attention_forward`), recording."""
     if scaling is None:
         scaling = query.size(-1) ** -0.5
+    recorder = _RECORDER.get()
+    keep = False
+    if recorder is not None:
+        keep = recorder.wants(recorder.calls)
+        recorder.calls += 1
+        if not keep:
+            for kind, store in (
+                ("scores", recorder.recorded_scores),
+                ("probs", recorder.recorded_probs),
+                ("values", recorder.recorded_values),
+            ):
+                if getattr(recorder, kind):
+                    store.append(None)
+            if not torch.is_grad_enabled():
+                # A layer nobody asked for, in a no-grad forward (the teacher): the fused kernel, which does not
+                # materialise the (B, heads, L, L) maps. With gradients we stay eager, so that a gradient-
+                # checkpointing recomputation (which records nothing) repeats exactly the forward's operations.
+                output = nn.functional.scaled_dot_product_attention(
+                    query,
+                    key,
+                    value,
+                    attn_mask=attention_mask,
+                    dropout_p=dropout if module.training else 0.0,
+                    scale=scaling,
+                )
+                return output.transpose(1, 2).contiguous(), None
+
     scores = torch.matmul(query, key.transpose(2, 3)) * scaling
     weights = scores + attention_mask if attention_mask is not None else scores
     probs = nn.functional.softmax(weights, dim=-1)
-
-    recorder = _RECORDER.get()
-    if recorder is not None:
-        recorder.calls += 1
+    if keep:
         if recorder.scores:
             recorder.recorded_scores.append(scores)
         if recorder.probs:
@@ -146,19 +175,28 @@ def _is_checkpointing(model: nn.Module) -> bool:
 
 
 @contextlib.contextmanager
-def capture_attention(model: nn.Module, *, scores: bool = False, probs: bool = False, values: bool = False):
+def capture_attention(
+    model: nn.Module,
+    *,
+    scores: bool = False,
+    probs: bool = False,
+    values: bool = False,
+    layers: frozenset[int] | None = None,
+):
     """Run `model` with the recording attention inside the block; yields the AttentionRecorder.
 
     >>> with capture_attention(model, scores=True) as rec:
     ...     model(**inputs)
     >>> rec.recorded_scores  # one (B, heads, L, L) tensor per layer
+
+    `layers` (0-based) limits what is kept: other layers record None and, without gradients, run a fused kernel.
     """
     if _is_checkpointing(model) and unwrap_model(model).config._attn_implementation != CAPTURE_IMPLEMENTATION:
         raise ModelError(
             "attention capture with gradient checkpointing needs the recording attention pinned: call "
             "destila.distill.capture.pin_capture_attention(model) once before training"
         )
-    recorder = AttentionRecorder(scores=scores, probs=probs, values=values)
+    recorder = AttentionRecorder(scores=scores, probs=probs, values=values, layers=layers)
     token = _RECORDER.set(recorder)
     try:
         with use_attention_implementation(model, CAPTURE_IMPLEMENTATION):

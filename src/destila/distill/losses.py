@@ -306,10 +306,9 @@ class DistillationLoss(nn.Module):
     """Weighted sum of the active loss terms; holds the projections from student width to teacher width.
 
     >>> loss_fn = DistillationLoss(LossConfig(), student_config=student.config, teacher_config=teacher.config)
-    >>> need = loss_fn.needs()
     >>> with torch.no_grad():
-    ...     t_out = run_qa_model(teacher, batch, **need)
-    >>> terms = loss_fn(run_qa_model(student, batch, **need), t_out, batch)
+    ...     t_out = run_qa_model(teacher, batch, **loss_fn.forward_kwargs("teacher"))
+    >>> terms = loss_fn(run_qa_model(student, batch, **loss_fn.forward_kwargs("student")), t_out, batch)
     >>> terms["loss"].backward()   # terms["kd"], terms["hidden"], ... are the unweighted terms, for logging
     """
 
@@ -389,6 +388,18 @@ class DistillationLoss(nn.Module):
             "values": attention and c.attention_heads == "relations",
         }
 
+    def forward_kwargs(self, role: str) -> dict:
+        """`needs()` plus `layers`: the mapped layers of `role` ("student" or "teacher"), so that run_qa_model keeps
+        only their attention internals. For a 24-layer teacher mapped to 6 student layers this keeps 6 attention
+        maps instead of 24 and runs the other 18 layers with the fused kernel."""
+        if role not in ("student", "teacher"):
+            raise ValueError(f"role must be 'student' or 'teacher', got {role!r}")
+        kwargs: dict = dict(self.needs())
+        if self.config.attention > 0:
+            side = 0 if role == "student" else 1
+            kwargs["layers"] = tuple(sorted({pair[side] for pair in self.layer_map.pairs}))
+        return kwargs
+
     def forward(self, student: QAOutputs, teacher: QAOutputs, batch: dict) -> dict[str, Tensor]:
         c = self.config
         attention_mask = token_mask(batch, student.start_logits)
@@ -461,11 +472,15 @@ class DistillationLoss(nn.Module):
             for s, t in self.layer_map.pairs
         )
 
-    @staticmethod
-    def _require(outputs: QAOutputs, name: str, who: str, count: int):
+    def _require(self, outputs: QAOutputs, name: str, who: str, count: int):
         value = getattr(outputs, name)
         if value is None:
             raise ModelError(f"{who} outputs have no {name}: call run_qa_model(model, batch, **loss.needs())")
         if len(value) != count:
             raise ModelError(f"{who} outputs have {len(value)} {name}, expected {count}")
+        if name != "hidden_states" and self.layer_map is not None:
+            side = 0 if who == "student" else 1
+            missing = sorted({p[side] for p in self.layer_map.pairs if value[p[side] - 1] is None})
+            if missing:
+                raise ModelError(f"{who} outputs have no {name} for mapped layer(s) {missing}")
         return value

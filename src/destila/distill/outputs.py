@@ -22,6 +22,7 @@ class QAOutputs:
     attentions: per layer, post-softmax probabilities before attention dropout, (B, heads, L, L).
     attention_scores: per layer, pre-softmax scaled scores Q·Kᵀ/√d *without* the padding mask, (B, heads, L, L).
     values: per layer, value states (B, heads, L, head_dim), for value-relation distillation.
+    The attention fields hold one entry per layer, None for layers not recorded (see run_qa_model's `layers`).
     """
 
     start_logits: Tensor
@@ -40,6 +41,7 @@ def run_qa_model(
     attentions: bool = False,
     scores: bool = False,
     values: bool = False,
+    layers=None,
 ) -> QAOutputs:
     """Forward a QA model on `batch` (input_ids, attention_mask, optional token_type_ids; other keys such as
     start_positions are ignored) and return the requested internals.
@@ -47,6 +49,10 @@ def run_qa_model(
     Attention internals are recorded by destila's eager-equivalent attention function, switched on only for this
     call; `model` may be wrapped (DDP, accelerate, torch.compile). Gradients flow as usual: wrap the teacher's call
     in `torch.no_grad()`.
+
+    `layers` (1-based, None = all) limits which layers' attention internals are kept; the tuples still have one
+    entry per layer, None for the others. Under no_grad the other layers then run a fused attention kernel, which
+    saves the teacher most of the time and memory of its unmapped layers.
     """
     inputs = {k: batch[k] for k in MODEL_INPUT_KEYS if k in batch and batch[k] is not None}
     if "input_ids" not in inputs:
@@ -56,9 +62,18 @@ def run_qa_model(
         inputs.pop("token_type_ids")
 
     if attentions or scores or values:
-        with capture_attention(model, scores=scores, probs=attentions, values=values) as rec:
-            out = model(**inputs, output_hidden_states=hidden, return_dict=True)
         expected = unwrap_model(model).config.num_hidden_layers
+        keep = None
+        if layers is not None:
+            layers = list(layers)
+            bad = [
+                x for x in layers if isinstance(x, bool) or not isinstance(x, int) or not 1 <= x <= expected
+            ]
+            if bad:
+                raise ModelError(f"run_qa_model: layers {bad} are outside 1..{expected} (layers are 1-based)")
+            keep = frozenset(x - 1 for x in layers)
+        with capture_attention(model, scores=scores, probs=attentions, values=values, layers=keep) as rec:
+            out = model(**inputs, output_hidden_states=hidden, return_dict=True)
         if rec.calls != expected:
             raise ModelError(
                 f"attention capture saw {rec.calls} attention calls for {expected} layers: "
@@ -91,6 +106,6 @@ def detach_outputs(outputs: QAOutputs) -> QAOutputs:
             return None
         if isinstance(x, torch.Tensor):
             return x.detach()
-        return tuple(t.detach() for t in x)
+        return tuple(None if t is None else t.detach() for t in x)
 
     return QAOutputs(**{k: d(getattr(outputs, k)) for k in outputs.__dataclass_fields__})
