@@ -16,9 +16,17 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
+@app.callback()
+def _root() -> None:
+    """Small, fast Spanish question answering by knowledge distillation."""
+
+
 # Verb modules: importing one registers its command(s) on `app`.
 # One line a verb module, e.g. `import destila.cli.score  # noqa: E402,F401`.
 import destila.cli.score  # noqa: E402,F401
+import destila.cli.evaluate  # noqa: E402,F401
+import destila.cli.answer  # noqa: E402,F401
 import destila.cli.train  # noqa: E402,F401
 import destila.cli.distill  # noqa: E402,F401
 import destila.cli.trim_vocab  # noqa: E402,F401

@@ -1,0 +1,86 @@
+"""`destila answer`: answer one question about a context with a model."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from destila.cli import app
+from destila.errors import ConfigError, DataError
+
+
+@app.command("answer")
+def answer_command(
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model", help="QA model: a folder, a hub id, offline:NAME, or an exported ONNX folder."
+        ),
+    ],
+    question: Annotated[str, typer.Option("--question", help="The question.")],
+    context: Annotated[str | None, typer.Option("--context", help="The text to find the answer in.")] = None,
+    context_file: Annotated[
+        Path | None, typer.Option("--context-file", help="A UTF-8 text file holding the context.")
+    ] = None,
+    top_k: Annotated[int, typer.Option("--top-k", help="How many answers to show.", min=1)] = 1,
+    impossible: Annotated[
+        bool, typer.Option("--allow-no-answer", help="Let the empty answer compete (SQuAD v2.0 models).")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (the pipeline's structure).")] = False,
+    threads: Annotated[
+        int | None, typer.Option("--threads", help="CPU threads (default: all).", min=1)
+    ] = None,
+    max_seq_len: Annotated[int, typer.Option("--max-seq-len", help="Tokens per window.", min=8)] = 384,
+    doc_stride: Annotated[
+        int, typer.Option("--doc-stride", help="Tokens shared by neighbouring windows.", min=0)
+    ] = 128,
+    max_answer_len: Annotated[
+        int, typer.Option("--max-answer-len", help="Longest answer in tokens.", min=1)
+    ] = 15,
+) -> None:
+    """Print the best answer(s) with score and character span."""
+    from destila.infer.predictor import Predictor
+
+    if (context is None) == (context_file is None):
+        raise ConfigError("give the context with exactly one of --context or --context-file")
+    if context_file is not None:
+        try:
+            context = context_file.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise DataError(f"{context_file}: no such file") from None
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{context_file}: not UTF-8 text (byte {exc.start})") from None
+    if not context or not context.strip():
+        raise ConfigError("the context is empty")
+    if not question.strip():
+        raise ConfigError("the question is empty")
+
+    predictor = Predictor.from_pretrained(
+        model, threads=threads, max_seq_len=max_seq_len, doc_stride=doc_stride, max_answer_len=max_answer_len
+    )
+    result = predictor(question=question, context=context, top_k=top_k, handle_impossible_answer=impossible)
+    answers = result if isinstance(result, list) else [result]
+    if as_json:
+        sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
+        return
+    _print_answers(answers)
+
+
+def _print_answers(answers: list[dict]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table()
+    table.add_column("#", justify="right")
+    table.add_column("answer")
+    table.add_column("score", justify="right")
+    table.add_column("start", justify="right")
+    table.add_column("end", justify="right")
+    for rank, a in enumerate(answers, 1):
+        text = a["answer"] if a["answer"] else "(no answer)"
+        table.add_row(str(rank), text, f"{a['score']:.4f}", str(a["start"]), str(a["end"]))
+    Console().print(table)
