@@ -1,0 +1,427 @@
+"""The main job from one recipe: fine-tune a teacher, distil a student, trim its vocabulary, export it to int8
+ONNX, evaluate and benchmark them side by side, and write a report.
+
+Every stage writes its own folder under `output_dir` and, once complete, a `stage.json` inside it; a stage whose
+`stage.json` exists is skipped, so a killed pipeline continues where it stopped (a training stage killed midway
+resumes from its last checkpoint).
+
+Recipe (`kind: pipeline`):
+
+    output_dir: runs/demo
+    train_data: squad-es-v1.1:dev-small@train      # teacher and student learn from this
+    eval_data: squad-es-v1.1:dev-small@eval        # scores are reported on this
+    heldout_data: [sample]                         # further Spanish sets, never trained or tuned on
+    teacher: {model: offline:multilingual-e5-small, train: {TrainConfig fields}}   # or {pretrained: folder}
+    student: {student: {layers: [...]}, loss: {...}, stages: [...], train: {...}}  # a distill recipe body
+    baseline: {...}                                # optional: a label-only student of the same shape and budget
+    trim: {corpus: [...], keep_top: 0}             # optional vocabulary trimming of the student
+    export: {int8: true}
+    bench: {max_questions: 300, repeats: 2}
+    quick: [dotted overrides applied with --quick]
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from destila.config import (
+    DistillConfig,
+    TrainConfig,
+    _build,
+    _check,
+    _coerce,
+    _doc,
+    apply_overrides,
+    config_from_dict,
+    read_recipe,
+)
+from destila.errors import ConfigError
+
+STAGE_FILE = "stage.json"
+
+
+@dataclass
+class PipelineConfig:
+    """The whole job: which data, how to make the teacher and the student, what to measure."""
+
+    output_dir: str = _doc("runs/pipeline", "folder holding one sub-folder per stage and the report")
+    train_data: str = _doc("squad-es-v1.1:dev-small@train", "training set of the teacher and the student")
+    eval_data: str = _doc("squad-es-v1.1:dev-small@eval", "the set every model is scored on")
+    heldout_data: list = _doc(factory=list, doc="further sets scored but never trained or tuned on")
+    data_dir: str | None = _doc(None, "local data folder (else DESTILA_DATA_DIR, else download)")
+    threads: int | None = _doc(None, "torch / onnxruntime threads for every stage")
+    max_eval_questions: int | None = _doc(None, "score only the first N questions of each set (None: all)")
+    teacher: dict = _doc(factory=dict, doc="{model: M, train: {...}} to fine-tune, or {pretrained: folder}")
+    student: dict = _doc(factory=dict, doc="a distill recipe body: student, loss, stages, train")
+    baseline: dict | None = _doc(None, "optional label-only student: a distill recipe body (loss: ce only)")
+    trim: dict | None = _doc(None, "optional {corpus: [...], keep_top: N} vocabulary trimming of the student")
+    export: dict = _doc(factory=lambda: {"int8": True}, doc="{int8: bool, parity_max_questions: N}")
+    bench: dict = _doc(factory=dict, doc="{max_questions: N, repeats: N, latency_questions: N, batch_size: N}")
+    quick: list = _doc(factory=list, doc="dotted overrides applied by --quick")
+
+    def __post_init__(self) -> None:
+        _coerce(self, "")
+        if isinstance(self.heldout_data, str):
+            self.heldout_data = [self.heldout_data]
+        _check(isinstance(self.heldout_data, list), "heldout_data", "must be a list of data sets", self.heldout_data)
+        has_model, has_pre = "model" in self.teacher, "pretrained" in self.teacher
+        _check(has_model != has_pre, "teacher", "needs exactly one of `model` (to fine-tune) or `pretrained`",
+               self.teacher)
+        # Build the sub-configs now so a broken recipe fails before hours of training.
+        self.teacher_config()
+        self.student_config()
+        self.baseline_config()
+        if self.trim is not None:
+            corpus = self.trim.get("corpus")
+            _check(isinstance(corpus, list) and bool(corpus), "trim.corpus", "must be a non-empty list", corpus)
+            unknown = set(self.trim) - {"corpus", "keep_top"}
+            _check(not unknown, "trim", f"has unknown field(s) {sorted(unknown)}", self.trim)
+
+    @property
+    def out(self) -> Path:
+        return Path(self.output_dir)
+
+    def _train_fields(self, body: dict, folder: str) -> dict:
+        fields = dict(body or {})
+        fields.setdefault("train_data", self.train_data)
+        fields.setdefault("data_dir", self.data_dir)
+        fields.setdefault("threads", self.threads)
+        fields["output_dir"] = str(self.out / folder)
+        return fields
+
+    def teacher_config(self) -> TrainConfig | None:
+        if "pretrained" in self.teacher:
+            return None
+        extra = set(self.teacher) - {"model", "train"}
+        _check(not extra, "teacher", f"has unknown field(s) {sorted(extra)}", self.teacher)
+        body = self._train_fields(self.teacher.get("train"), "teacher")
+        body["model"] = self.teacher["model"]
+        return _build(TrainConfig, body, "teacher.train")
+
+    def teacher_folder(self) -> str:
+        return str(self.teacher["pretrained"]) if "pretrained" in self.teacher else str(self.out / "teacher")
+
+    def _distill(self, body: dict | None, folder: str, where: str) -> DistillConfig | None:
+        if body is None:
+            return None
+        body = copy.deepcopy(body)
+        body["train"] = self._train_fields(body.get("train"), folder)
+        body["teacher"] = self.teacher_folder()
+        try:
+            return _build(DistillConfig, body, where)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+
+    def student_config(self) -> DistillConfig:
+        cfg = self._distill(self.student, "student", "student")
+        assert cfg is not None
+        return cfg
+
+    def baseline_config(self) -> DistillConfig | None:
+        return self._distill(self.baseline, "baseline", "baseline")
+
+
+def _pipeline_from_doc(doc: dict) -> PipelineConfig:
+    body = {k: v for k, v in doc.items() if k != "kind"}
+    return _build(PipelineConfig, body, "recipe")
+
+
+def load_pipeline(path: str | Path, overrides: list[str] | None = None, quick: bool = False) -> PipelineConfig:
+    """A pipeline recipe plus overrides (and its `quick:` overrides first, with `quick=True`)."""
+    doc = read_recipe(path)
+    if doc.get("kind") != "pipeline":
+        raise ConfigError(f"{path}: not a pipeline recipe (kind: {doc.get('kind')!r})")
+    if quick:
+        doc = apply_overrides(doc, list(doc.get("quick") or []))
+    try:
+        return config_from_dict(doc, overrides)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Stages
+
+
+@dataclass
+class StageRecord:
+    name: str
+    folder: str
+    seconds: float
+    skipped: bool
+    info: dict = field(default_factory=dict)
+
+
+def _done(folder: Path) -> dict | None:
+    path = folder / STAGE_FILE
+    if path.exists():
+        return json.loads(path.read_text(encoding="utf-8"))
+    return None
+
+
+def _mark_done(folder: Path, name: str, seconds: float, info: dict) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    record = {"stage": name, "seconds": round(seconds, 2), "info": info}
+    tmp = folder / (STAGE_FILE + ".tmp")
+    tmp.write_text(json.dumps(record, indent=2, ensure_ascii=False), encoding="utf-8")
+    tmp.replace(folder / STAGE_FILE)
+
+
+class Runner:
+    """Runs the stages in order, skipping complete ones; `log` receives one line per stage."""
+
+    def __init__(self, cfg: PipelineConfig, log=print):
+        self.cfg = cfg
+        self.log = log
+        self.records: list[StageRecord] = []
+
+    def stage(self, name: str, folder: Path, work) -> dict:
+        done = _done(folder)
+        if done is not None:
+            self.log(f"[{name}] complete in {folder}, skipped")
+            self.records.append(StageRecord(name, str(folder), done.get("seconds", 0.0), True, done.get("info", {})))
+            return done.get("info", {})
+        self.log(f"[{name}] running -> {folder}")
+        started = time.perf_counter()
+        info = work() or {}
+        seconds = time.perf_counter() - started
+        _mark_done(folder, name, seconds, info)
+        self.records.append(StageRecord(name, str(folder), seconds, False, info))
+        self.log(f"[{name}] done in {seconds / 60:.1f} min")
+        return info
+
+
+def _train_resumable(run, cfg, folder: Path):
+    # A folder with checkpoints but no stage.json is a run that was killed: continue it.
+    resume = folder.exists() and any(folder.glob("checkpoint*"))
+    return run(cfg, resume=resume)
+
+
+def run_pipeline(cfg: PipelineConfig, log=print) -> dict:
+    """Run every stage of `cfg` (skipping complete ones) and write report.md / report.json; returns the report."""
+    from destila.train.loop import run_distill, run_train
+
+    out = cfg.out
+    out.mkdir(parents=True, exist_ok=True)
+    runner = Runner(cfg, log)
+
+    teacher_cfg = cfg.teacher_config()
+    teacher_dir = Path(cfg.teacher_folder())
+    if teacher_cfg is not None:
+        runner.stage("teacher", teacher_dir, lambda: {"folder": str(_train_resumable(run_train, teacher_cfg,
+                                                                                      teacher_dir))})
+
+    student_cfg = cfg.student_config()
+    student_dir = out / "student"
+    runner.stage("student", student_dir,
+                 lambda: {"folder": str(_train_resumable(run_distill, student_cfg, student_dir))})
+
+    baseline_cfg = cfg.baseline_config()
+    baseline_dir = out / "baseline"
+    if baseline_cfg is not None:
+        runner.stage("baseline", baseline_dir,
+                     lambda: {"folder": str(_train_resumable(run_distill, baseline_cfg, baseline_dir))})
+
+    final_student = student_dir
+    if cfg.trim is not None:
+        trimmed = out / "student-trimmed"
+        runner.stage("trim", trimmed, lambda: _trim(cfg, student_dir, trimmed))
+        final_student = trimmed
+
+    int8_dir = None
+    if cfg.export.get("int8", True) or cfg.export.get("onnx", False):
+        int8_dir = out / ("student-int8" if cfg.export.get("int8", True) else "student-onnx")
+        runner.stage("export", int8_dir, lambda: _export(cfg, final_student, int8_dir))
+
+    models = {"teacher": teacher_dir, "student": final_student}
+    if baseline_cfg is not None:
+        models["label-only student"] = baseline_dir
+    if int8_dir is not None:
+        models["student int8"] = int8_dir
+
+    datasets = [cfg.eval_data, *cfg.heldout_data]
+    scores: dict[str, dict[str, Any]] = {}
+    for data in datasets:
+        folder = out / "eval" / _slug(data)
+        scores[data] = runner.stage(f"evaluate {data}", folder, lambda d=data, f=folder: _evaluate(cfg, models, d, f))
+
+    bench_dir = out / "bench"
+    bench = runner.stage("bench", bench_dir, lambda: _bench(cfg, models, bench_dir))
+
+    report = build_report(cfg, models, scores, bench, runner.records)
+    write_report(report, out)
+    log(f"report: {out / 'report.md'}")
+    return report
+
+
+def _first(dataset, n: int | None):
+    from destila.data import QADataset
+
+    if not n or n >= len(dataset):
+        return dataset
+    return QADataset(dataset.examples[: int(n)], dataset.version, f"{dataset.name} (first {n})",
+                     dataset.dropped_placeholders)
+
+
+def _slug(spec: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in spec)
+
+
+def _trim(cfg: PipelineConfig, source: Path, out: Path) -> dict:
+    from destila.models.trim import trim_vocabulary
+
+    if out.exists():
+        shutil.rmtree(out)  # a half-written folder from a killed run; trimming is quick to redo
+    report = trim_vocabulary(str(source), cfg.trim["corpus"], out, data_dir=cfg.data_dir,
+                             keep_top=int(cfg.trim.get("keep_top", 0)))
+    return {"folder": str(out), **_asdict(report)}
+
+
+def _asdict(obj) -> dict:
+    import dataclasses
+
+    if dataclasses.is_dataclass(obj):
+        return json.loads(json.dumps(dataclasses.asdict(obj), default=str))
+    return dict(obj) if isinstance(obj, dict) else {"value": str(obj)}
+
+
+def _export(cfg: PipelineConfig, source: Path, out: Path) -> dict:
+    from destila.export.exporter import export_model
+
+    if out.exists():
+        shutil.rmtree(out)
+    opts = dict(cfg.export)
+    int8 = bool(opts.pop("int8", True))
+    opts.pop("onnx", None)
+    info = export_model(str(source), out, int8=int8, parity_data=opts.pop("parity_data", cfg.eval_data),
+                        data_dir=cfg.data_dir, threads=cfg.threads, **opts)
+    return {"folder": str(out), **json.loads(json.dumps(info, default=str))}
+
+
+def _evaluate(cfg: PipelineConfig, models: dict[str, Path], data: str, folder: Path) -> dict:
+    from destila.data import load_dataset
+    from destila.infer.predictor import Predictor
+    from destila.metrics import score
+
+    dataset = _first(load_dataset(data, data_dir=cfg.data_dir), cfg.max_eval_questions)
+    results = {}
+    for name, model in models.items():
+        target = folder / _slug(name)
+        target.mkdir(parents=True, exist_ok=True)
+        predictor = Predictor.from_pretrained(str(model), threads=cfg.threads)
+        started = time.perf_counter()
+        predictions, null_odds = predictor.predict_dataset(dataset)
+        seconds = time.perf_counter() - started
+        metrics = score(dataset, predictions, null_odds if dataset.version == "2.0" else None)
+        (target / "predictions.json").write_text(json.dumps(predictions, ensure_ascii=False, indent=1), "utf-8")
+        if dataset.version == "2.0":
+            (target / "null_odds.json").write_text(json.dumps(null_odds, indent=1), "utf-8")
+        (target / "metrics.json").write_text(json.dumps(metrics, indent=2), "utf-8")
+        results[name] = {"metrics": metrics, "seconds": round(seconds, 2), "questions": len(dataset)}
+    return {"data": data, "version": dataset.version, "models": results}
+
+
+def _bench(cfg: PipelineConfig, models: dict[str, Path], folder: Path) -> dict:
+    from destila.bench.measure import run_bench
+    from destila.data import load_dataset
+
+    opts = dict(cfg.bench)
+    limit = opts.pop("max_questions", None)
+    dataset = _first(load_dataset(cfg.eval_data, data_dir=cfg.data_dir), limit)
+    result = run_bench([str(m) for m in models.values()], dataset, folder, names=list(models), threads=cfg.threads,
+                       **opts)
+    return json.loads(json.dumps(result, default=str))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Report
+
+
+def _f1(metrics: dict, variant: str) -> tuple[float, float]:
+    m = metrics[variant]
+    return float(m["f1"]), float(m.get("exact_match", m.get("exact")))
+
+
+def build_report(cfg: PipelineConfig, models: dict[str, Path], scores: dict, bench: dict, records) -> dict:
+    rows = {r["name"]: r for r in bench.get("models", [])}
+    table = []
+    teacher_f1 = {}
+    for data, result in scores.items():
+        teacher_f1[data] = _f1(result["models"]["teacher"]["metrics"], "official")[0]
+    for name, folder in models.items():
+        row: dict[str, Any] = {"name": name, "folder": str(folder)}
+        b = rows.get(name, {})
+        for key in ("parameters", "disk_bytes", "memory_bytes", "throughput_qps", "latency_p50_ms",
+                    "latency_p95_ms", "speedup"):
+            row[key] = b.get(key)
+        for data, result in scores.items():
+            metrics = result["models"][name]["metrics"]
+            f1, em = _f1(metrics, "official")
+            f1_es, em_es = _f1(metrics, "es")
+            row[data] = {"f1": f1, "em": em, "f1_es": f1_es, "em_es": em_es,
+                         "f1_kept": f1 / teacher_f1[data] if teacher_f1[data] else None}
+        table.append(row)
+    teacher_params = table[0].get("parameters")
+    for row in table:
+        p = row.get("parameters")
+        row["parameter_ratio"] = teacher_params / p if p and teacher_params else None
+    return {
+        "config": _plain_cfg(cfg),
+        "eval_data": cfg.eval_data,
+        "heldout_data": cfg.heldout_data,
+        "models": table,
+        "stages": [r.__dict__ for r in records],
+        "total_minutes": round(sum(r.seconds for r in records if not r.skipped) / 60, 2),
+        "plot": str(Path(cfg.output_dir) / "bench" / _plot_file()),
+    }
+
+
+def _plot_file() -> str:
+    from destila.bench.report import PLOT_FILE
+
+    return PLOT_FILE
+
+
+def _plain_cfg(cfg: PipelineConfig) -> dict:
+    import dataclasses
+
+    return json.loads(json.dumps(dataclasses.asdict(cfg), default=str))
+
+
+def _fmt(value, spec: str) -> str:
+    return "–" if value is None else format(value, spec)
+
+
+def write_report(report: dict, out: Path) -> None:
+    (out / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False), "utf-8")
+    datasets = [report["eval_data"], *report["heldout_data"]]
+    lines = ["# destila pipeline report", ""]
+    header = "| model | parameters | x fewer | q/s | x faster | p50 ms |"
+    sep = "|---|---:|---:|---:|---:|---:|"
+    for data in datasets:
+        header += f" F1 {data} | EM | F1 es | % of teacher F1 |"
+        sep += "---:|---:|---:|---:|"
+    lines += [header, sep]
+    for row in report["models"]:
+        params = row.get("parameters")
+        line = (f"| {row['name']} | {_fmt(params / 1e6 if params else None, '.1f')} M "
+                f"| {_fmt(row.get('parameter_ratio'), '.1f')} | {_fmt(row.get('throughput_qps'), '.1f')} "
+                f"| {_fmt(row.get('speedup'), '.2f')} | {_fmt(row.get('latency_p50_ms'), '.1f')} |")
+        for data in datasets:
+            s = row[data]
+            kept = None if s["f1_kept"] is None else 100 * s["f1_kept"]
+            line += f" {s['f1']:.2f} | {s['em']:.2f} | {s['f1_es']:.2f} | {_fmt(kept, '.1f')} |"
+        lines.append(line)
+    lines += ["", f"Scores: official SQuAD F1/EM and the Spanish variant (es). Speed: `destila bench` on "
+              f"{report['eval_data']}, measured side by side in one run.", "",
+              f"![F1 vs speed](bench/{_plot_file()})", "", "## Stages", "", "| stage | minutes | |", "|---|---:|---|"]
+    for st in report["stages"]:
+        lines.append(f"| {st['name']} | {st['seconds'] / 60:.1f} | {'skipped (complete)' if st['skipped'] else ''} |")
+    lines += ["", f"Total this run: {report['total_minutes']:.1f} min.", ""]
+    (out / "report.md").write_text("\n".join(lines), "utf-8")

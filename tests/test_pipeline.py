@@ -1,0 +1,89 @@
+"""The main job end to end on tiny models and the embedded sample: stages, report, and resuming after a kill."""
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from destila import pipeline as pl
+from destila.errors import ConfigError
+
+
+def _recipe(tmp_path: Path, teacher_dir: Path) -> Path:
+    train = {"max_length": 96, "doc_stride": 32, "batch_size": 4, "max_steps": 3, "max_train_examples": 24,
+             "learning_rate": 1e-3, "threads": 1, "progress": False}
+    doc = {
+        "kind": "pipeline",
+        "output_dir": str(tmp_path / "run"),
+        "train_data": "sample",
+        "eval_data": "sample",
+        "heldout_data": [],
+        "threads": 1,
+        "max_eval_questions": 12,
+        "teacher": {"model": str(teacher_dir), "train": train},
+        "student": {"student": {"layers": [2]}, "loss": {"ce": 0.5, "kd": 0.5, "hidden": 0, "attention": 0,
+                                                         "embedding": 0, "projection": "none"},
+                    "train": train},
+        "baseline": {"student": {"layers": [2]}, "loss": {"ce": 1, "kd": 0, "hidden": 0, "attention": 0,
+                                                          "embedding": 0, "projection": "none"},
+                     "train": train},
+        "trim": {"corpus": ["sample"], "keep_top": 0},
+        "export": {"int8": True, "parity_max_questions": 8, "min_agreement": 0.0, "max_f1_drop": 100.0},
+        "bench": {"max_questions": 8, "repeats": 1, "latency_questions": 3, "batch_size": 4},
+        "quick": ["teacher.train.max_steps=1"],
+    }
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    return path
+
+
+def test_pipeline_runs_every_stage_then_resumes_after_a_kill(tmp_path, tiny_qa_model_dir, monkeypatch):
+    cfg = pl.load_pipeline(_recipe(tmp_path, tiny_qa_model_dir))
+    out = Path(cfg.output_dir)
+
+    real_export = pl._export
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(pl, "_export", killed)
+    with pytest.raises(KeyboardInterrupt):
+        pl.run_pipeline(cfg, log=lambda m: None)
+    for stage in ("teacher", "student", "baseline", "student-trimmed"):
+        assert (out / stage / pl.STAGE_FILE).exists(), stage
+    assert not (out / "student-int8" / pl.STAGE_FILE).exists()
+
+    monkeypatch.setattr(pl, "_export", real_export)
+    lines = []
+    report = pl.run_pipeline(cfg, log=lines.append)
+    skipped = {r["name"] for r in report["stages"] if r["skipped"]}
+    ran = {r["name"] for r in report["stages"] if not r["skipped"]}
+    assert skipped == {"teacher", "student", "baseline", "trim"}
+    assert {"export", "evaluate sample", "bench"} <= ran
+
+    names = [m["name"] for m in report["models"]]
+    assert names == ["teacher", "student", "label-only student", "student int8"]
+    for row in report["models"]:
+        assert row["parameters"] > 0 and row["throughput_qps"] > 0
+        assert 0.0 <= row["sample"]["f1"] <= 100.0
+    student = next(r for r in report["models"] if r["name"] == "student")
+    assert student["parameter_ratio"] > 1.0  # one of two layers and a trimmed vocabulary
+    saved = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert saved["models"] == json.loads(json.dumps(report["models"]))
+    md = (out / "report.md").read_text(encoding="utf-8")
+    assert "student int8" in md and "F1 sample" in md
+    assert (out / "bench" / pl._plot_file()).stat().st_size > 1000
+    assert (out / "eval" / "sample" / "student" / "predictions.json").exists()
+
+
+def test_quick_overrides_and_validation(tmp_path, tiny_qa_model_dir):
+    path = _recipe(tmp_path, tiny_qa_model_dir)
+    assert pl.load_pipeline(path, quick=True).teacher_config().max_steps == 1
+    assert pl.load_pipeline(path, ["teacher.train.max_steps=7"]).teacher_config().max_steps == 7
+    with pytest.raises(ConfigError, match="teacher"):
+        pl.load_pipeline(path, ["teacher.pretrained=somewhere"])
+    with pytest.raises(ConfigError, match="trim.corpus"):
+        pl.load_pipeline(path, ["trim.corpus=[]"])
+    with pytest.raises(ConfigError, match="learning_rate"):
+        pl.load_pipeline(path, ["student.train.learning_rate=-1"])
