@@ -29,7 +29,10 @@ def distill_command(
     if dry_run:
         print_dry_run(cfg)
         return
+    from accelerate import PartialState
+
     from destila.train.loop import run_distill
 
     folder = run_distill(cfg, resume=resume)
-    typer.echo(f"student saved to {folder}")
+    if PartialState().is_main_process:
+        typer.echo(f"student saved to {folder}")

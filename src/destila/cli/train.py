@@ -65,7 +65,10 @@ def train_command(
     if dry_run:
         print_dry_run(cfg)
         return
+    from accelerate import PartialState
+
     from destila.train.loop import run_train
 
     folder = run_train(cfg, resume=resume)
-    typer.echo(f"model saved to {folder}")
+    if PartialState().is_main_process:
+        typer.echo(f"model saved to {folder}")

@@ -227,7 +227,7 @@ def dry_run(cfg: TrainConfig | DistillConfig, workdir: str | Path | None = None,
         train, model=None, train_data="sample", eval_data="sample", data_dir=None, output_dir=str(work / "out"),
         max_length=128, doc_stride=48, max_query_length=32, batch_size=2, eval_batch_size=8,
         grad_accum=min(train.grad_accum, 2), max_steps=steps, epochs=1.0, eval_every=0, save_every=steps,
-        log_every=1, keep_checkpoints=1, threads=train.threads or 2, max_train_examples=24, max_eval_examples=8,
+        log_every=1, keep_checkpoints=1, threads=1, max_train_examples=24, max_eval_examples=8,
         mixed_precision="no" if train.mixed_precision == "fp16" and not torch.cuda.is_available()
         else train.mixed_precision, progress=False,
     )

@@ -173,9 +173,14 @@ def train_stages(
     _set_threads(cfg)
     if cfg.mixed_precision == "fp16" and not torch.cuda.is_available():
         raise ConfigError("train.mixed_precision: fp16 needs a GPU; use `no` or `bf16` on CPU")
-    handlers = [DistributedDataParallelKwargs(find_unused_parameters=True)] if teacher is not None else []
+    # A stage that trains neither the QA head (no ce, no kd) leaves parameters without gradients: tell DDP.
+    unused = any(s.loss is not None and s.loss.ce == 0 and s.loss.kd == 0 for s in stages)
+    handlers = [DistributedDataParallelKwargs(find_unused_parameters=True)] if unused else []
+    # cpu=True without CUDA: processes started by `accelerate launch --multi_gpu` / torchrun then form a gloo
+    # group (accelerate's `--cpu` launcher starts one process unless MPI is set up).
     accelerator = Accelerator(
-        mixed_precision=cfg.mixed_precision, gradient_accumulation_steps=cfg.grad_accum, kwargs_handlers=handlers
+        mixed_precision=cfg.mixed_precision, gradient_accumulation_steps=cfg.grad_accum, kwargs_handlers=handlers,
+        cpu=not torch.cuda.is_available(),
     )
     main = accelerator.is_main_process
     set_seed(cfg.seed)
