@@ -1,0 +1,147 @@
+"""Every recipe in configs/ parses into its typed config; overrides and validation name the field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from destila.config import (
+    RECIPE_KINDS,
+    DistillConfig,
+    StageConfig,
+    TrainConfig,
+    config_from_dict,
+    config_to_dict,
+    field_docs,
+    load_recipe,
+    save_config,
+)
+from destila.errors import ConfigError
+
+CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.y*ml"))
+
+
+def test_there_are_recipes():
+    names = {p.name for p in CONFIGS}
+    assert {"paper.yaml", "tinybert.yaml", "teacher.yaml"} <= names
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_every_recipe_parses_by_its_kind(path, tmp_path):
+    kind = yaml.safe_load(path.read_text(encoding="utf-8")).get("kind")
+    assert kind in RECIPE_KINDS, f"{path.name}: kind {kind!r} has no parser (known: {sorted(RECIPE_KINDS)})"
+    cfg = load_recipe(path)
+    if kind in ("train", "distill"):
+        assert isinstance(cfg, TrainConfig if kind == "train" else DistillConfig)
+        # The saved form (destila_config.yaml beside every checkpoint) loads back to the same config.
+        saved = save_config(cfg, tmp_path / "destila_config.yaml")
+        assert config_to_dict(load_recipe(saved)) == config_to_dict(cfg)
+
+
+def test_paper_recipe_is_the_papers_setup():
+    cfg = load_recipe(CONFIGS[0].parent / "paper.yaml")
+    assert cfg.teacher == "stevemobs/roberta-large-fine-tuned-squad-es"
+    assert cfg.student == {"preset": "tinyroberta-es"}
+    loss = cfg.stage_loss(cfg.stages[0])
+    assert (loss.ce, loss.kd, loss.hidden, loss.attention, loss.embedding) == (1.0,) * 5
+    assert loss.temperature == 1.0 and loss.layer_map == "uniform" and loss.mask_padding is True
+    t = cfg.train
+    assert (t.learning_rate, t.batch_size, t.max_length, t.doc_stride) == (3e-5, 32, 384, 128)
+    assert (t.warmup_ratio, t.weight_decay, t.adam_eps, t.max_grad_norm, t.mixed_precision) == (
+        0.2, 0.01, 1e-8, 1.0, "fp16")
+    assert len(cfg.stages) == 1
+
+
+def test_tinybert_recipe_has_two_stages_with_their_own_weights():
+    cfg = load_recipe(CONFIGS[0].parent / "tinybert.yaml")
+    first, second = (cfg.stage_loss(s) for s in cfg.stages)
+    assert (first.ce, first.kd) == (0.0, 0.0) and first.hidden > 0 and first.attention > 0 and first.embedding > 0
+    assert first.attention_kind == "scores"
+    assert second.kd > 0 and (second.hidden, second.attention, second.embedding, second.ce) == (0.0,) * 4
+    assert cfg.stages[0].learning_rate != cfg.stages[1].learning_rate
+
+
+def test_unknown_or_missing_kind_fails():
+    with pytest.raises(ConfigError, match="kind 'pipelin'"):
+        config_from_dict({"kind": "pipelin"})
+    with pytest.raises(ConfigError, match="kind None"):
+        config_from_dict({"train": {}})
+
+
+def test_dotted_overrides_reach_nested_fields_and_lists():
+    doc = {"kind": "distill", "teacher": "t", "stages": [{"name": "a"}, {"name": "b"}], "train": {}}
+    cfg = config_from_dict(doc, ["train.learning_rate=1e-4", "loss.temperature=2", "loss.mask_padding=false",
+                                 "stages.1.epochs=3", "student.preset=tinyroberta-es", "train.eval_data=sample"])
+    assert cfg.train.learning_rate == 1e-4 and isinstance(cfg.train.learning_rate, float)
+    assert cfg.loss.temperature == 2.0 and cfg.loss.mask_padding is False
+    assert cfg.stages[1].epochs == 3.0 and cfg.stages[0].epochs is None
+    assert cfg.train.eval_data == "sample"
+    with pytest.raises(ConfigError, match="stages.5"):
+        config_from_dict(doc, ["stages.5.epochs=1"])
+    with pytest.raises(ConfigError, match="key.path=value"):
+        config_from_dict(doc, ["train.learning_rate"])
+
+
+@pytest.mark.parametrize(
+    "override, field",
+    [
+        ("train.batch_size=0", "train.batch_size"),
+        ("train.learning_rate=-1", "train.learning_rate"),
+        ("train.mixed_precision=fp8", "train.mixed_precision"),
+        ("train.doc_stride=500", "train.doc_stride"),
+        ("train.warmup_ratio=1.5", "train.warmup_ratio"),
+        ("train.epochs=abc", "train.epochs"),
+        ("train.batch_sise=4", "batch_sise"),
+        ("loss.kd=-1", "loss.kd"),
+        ("loss.temprature=2", "temprature"),
+        ("stages.0.loss.kd_kind=mse", "kd_kind"),
+        ("stages.0.learning_rate=0", "learning_rate"),
+        ("student.shape=big", "student"),
+        ("teacher=", "teacher"),
+    ],
+)
+def test_invalid_values_name_the_field(override, field):
+    doc = {"kind": "distill", "teacher": "t", "stages": [{"name": "joint"}], "train": {}}
+    with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
+        config_from_dict(doc, [override])
+
+
+def test_stage_names_are_unique_and_merged_losses_are_validated_early():
+    with pytest.raises(ConfigError, match="unique"):
+        DistillConfig(teacher="t", stages=[StageConfig(name="a"), StageConfig(name="a")])
+    with pytest.raises(ConfigError, match="every weight"):
+        DistillConfig(teacher="t", stages=[StageConfig(loss={"ce": 0, "kd": 0, "hidden": 0, "attention": 0,
+                                                             "embedding": 0})])
+
+
+def test_every_field_has_a_one_line_doc():
+    for cls in (TrainConfig, StageConfig, DistillConfig):
+        for name, doc in field_docs(cls).items():
+            assert doc and "\n" not in doc, f"{cls.__name__}.{name}"
+
+
+def test_command_line_options_override_the_recipe():
+    from destila.cli.train import resolve_recipe
+
+    paper = CONFIGS[0].parent / "paper.yaml"
+    cfg = resolve_recipe(paper, ["train.batch_size=8", "train.learning_rate=1e-4"],
+                         {"teacher": "my/teacher", "student": {"layers": [4, 8]}, "train.output_dir": "runs/x",
+                          "train.train_data": None}, "distill")
+    assert (cfg.teacher, cfg.student, cfg.train.output_dir) == ("my/teacher", {"layers": [4, 8]}, "runs/x")
+    assert (cfg.train.batch_size, cfg.train.learning_rate) == (8, 1e-4)
+    assert cfg.train.train_data == "squad-es-v1.1:train"  # options left out keep the recipe's value
+
+
+def test_a_recipe_of_the_wrong_kind_is_a_clean_error():
+    from typer.testing import CliRunner
+
+    from destila.cli import app, main
+
+    result = CliRunner().invoke(app, ["train", "--config", str(CONFIGS[0].parent / "paper.yaml"), "--dry-run"])
+    assert result.exit_code != 0
+    assert "kind: train" in str(result.exception)
+    with pytest.raises(SystemExit) as exc:
+        main(["distill", "--config", str(CONFIGS[0].parent / "paper.yaml"), "--set", "train.batch_size=0"])
+    assert exc.value.code == 2
