@@ -176,6 +176,12 @@ def train_stages(
     # A stage that trains neither the QA head (no ce, no kd) leaves parameters without gradients: tell DDP.
     unused = any(s.loss is not None and s.loss.ce == 0 and s.loss.kd == 0 for s in stages)
     handlers = [DistributedDataParallelKwargs(find_unused_parameters=True)] if unused else []
+    # accelerate keeps one state per process; a second run in the same process (the pipeline fine-tunes a teacher
+    # and then distils it) may ask for another precision. The process group (PartialState) is kept.
+    from accelerate.state import AcceleratorState
+
+    if AcceleratorState._shared_state:
+        AcceleratorState._reset_state(reset_partial_state=False)
     # cpu=True without CUDA: processes started by `accelerate launch --multi_gpu` / torchrun then form a gloo
     # group (accelerate's `--cpu` launcher starts one process unless MPI is set up).
     accelerator = Accelerator(
