@@ -146,6 +146,9 @@ def measure_models(
         raise DestilaError("repeats must be at least 1")
     say = progress or (lambda _msg: None)
     resolved = [resolve_model(m) for m in models]
+    for name, folder in zip(models, resolved):
+        if Path(folder).is_dir() and model_files_bytes(folder) == 0:
+            raise ModelError(f"model {name!r}: no weights (*.safetensors or model.onnx) in {folder}")
     n_latency = max(1, min(latency_questions, len(dataset.examples)))
     rows = [{"model": m, "folder": r, "latency_s": [], "throughput_s": []} for m, r in zip(models, resolved)]
     with tempfile.TemporaryDirectory(prefix="destila-bench-") as tmp:
