@@ -202,3 +202,16 @@ def test_pad_batch(tokenizer):
     padded = prepare_train_features(examples, tokenizer, max_length=40, doc_stride=12, pad_to_max_length=True)
     assert all(len(x) == 40 for x in padded["input_ids"])
     assert padded["start_positions"] == train["start_positions"]
+
+
+def test_tokenizer_settings_are_left_as_found(tiny_tokenizer):
+    backend = tiny_tokenizer.backend_tokenizer
+    backend.enable_truncation(max_length=7)
+    try:
+        feats = prepare_eval_features(
+            [QAExample(id="a", question=QUESTIONS[0], context=LONG_CONTEXT)], tiny_tokenizer, max_length=64
+        )
+        assert len(feats["input_ids"]) > 1 and len(feats["input_ids"][0]) == 64  # not cut to 7 tokens
+        assert backend.truncation["max_length"] == 7
+    finally:
+        backend.no_truncation()

@@ -12,6 +12,7 @@ Two differences from that call, both deliberate: the question is cut to `max_que
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -86,22 +87,26 @@ class _Layout:
         return len(self.prefix) + len(self.middle) + len(self.suffix)
 
 
+_BACKEND_LOCK = threading.Lock()  # the backend's truncation/padding settings are shared state
+
+
 @contextmanager
 def _plain_backend(tokenizer):
     """The tokenizer's backend with truncation and padding off for the duration (restored afterwards)."""
     backend = tokenizer.backend_tokenizer
-    truncation, padding = backend.truncation, backend.padding
-    if truncation is not None:
-        backend.no_truncation()
-    if padding is not None:
-        backend.no_padding()
-    try:
-        yield backend
-    finally:
+    with _BACKEND_LOCK:
+        truncation, padding = backend.truncation, backend.padding
         if truncation is not None:
-            backend.enable_truncation(**truncation)
+            backend.no_truncation()
         if padding is not None:
-            backend.enable_padding(**padding)
+            backend.no_padding()
+        try:
+            yield backend
+        finally:
+            if truncation is not None:
+                backend.enable_truncation(**truncation)
+            if padding is not None:
+                backend.enable_padding(**padding)
 
 
 def _read_layout(tokenizer, backend) -> _Layout:
