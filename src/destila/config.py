@@ -303,6 +303,7 @@ def _distill_from_doc(doc: dict) -> DistillConfig:
 RECIPE_KINDS: dict[str, str] = {
     "train": "destila.config:_train_from_doc",
     "distill": "destila.config:_distill_from_doc",
+    "pipeline": "destila.pipeline:_pipeline_from_doc",
 }
 
 

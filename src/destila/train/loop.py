@@ -191,15 +191,15 @@ def train_stages(
     main = accelerator.is_main_process
     set_seed(cfg.seed)
 
-    # Data: windows of the training questions, and the dev set scored during training.
-    train_set = load_dataset(cfg.train_data, data_dir=cfg.data_dir)
+    # Data: windows of the training questions, and the dev set scored during training. The main process reads
+    # (and if needed downloads) first, so that processes never fetch the same file at once.
+    with accelerator.main_process_first():
+        train_set = load_dataset(cfg.train_data, data_dir=cfg.data_dir)
+        eval_set = load_dataset(cfg.eval_data, data_dir=cfg.data_dir) if cfg.eval_data else None
     examples = train_set.examples[: cfg.max_train_examples] if cfg.max_train_examples else train_set.examples
     features = build_train_features(examples, tokenizer, cfg.max_length, cfg.doc_stride, cfg.max_query_length)
-    eval_set = None
-    if cfg.eval_data:
-        eval_set = load_dataset(cfg.eval_data, data_dir=cfg.data_dir)
-        if cfg.max_eval_examples:
-            eval_set = dataclasses.replace(eval_set, examples=eval_set.examples[: cfg.max_eval_examples])
+    if eval_set is not None and cfg.max_eval_examples:
+        eval_set = dataclasses.replace(eval_set, examples=eval_set.examples[: cfg.max_eval_examples])
     plan = BatchPlan(features.lengths, cfg.batch_size, accelerator.num_processes, cfg.grad_accum, cfg.seed,
                      cfg.group_by_length)
 
