@@ -215,6 +215,14 @@ def test_resume_after_interruption_gives_the_same_weights(teacher_dir, qa_file, 
     metrics_a, metrics_b = (json.loads((p / "metrics.json").read_text()) for p in (full, resumed))
     assert metrics_a["eval"] == metrics_b["eval"] and metrics_a["best_step"] == metrics_b["best_step"]
 
+    # Resuming a finished run changes nothing: no step is repeated, the selected model stays.
+    finished_log = read_log(full)
+    again = run_distill(cfg(full), resume=True)
+    c = load_file(again / "model.safetensors")
+    assert all(torch.equal(a[k], c[k]) for k in a)
+    assert read_log(again) == finished_log
+    assert json.loads((again / "metrics.json").read_text())["eval"] == metrics_a["eval"]
+
 
 def test_cached_teacher_logits_give_the_same_loss_as_the_live_teacher(teacher_dir, qa_file, tmp_path):
     from destila.distill.losses import DistillationLoss, LossConfig

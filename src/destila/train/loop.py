@@ -582,6 +582,8 @@ def _finish(out, student, tokenizer, recipe, run, features, num_processes, sourc
         for item in best.iterdir():
             shutil.copy2(item, out / item.name)
         shutil.rmtree(best)
+    elif run["best"] is not None and (out / "model.safetensors").exists():
+        pass  # a finished run resumed again: the best model was already moved into place
     else:
         for name in ("model.safetensors", "config.json"):
             (out / name).unlink(missing_ok=True)
