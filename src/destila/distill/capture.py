@@ -171,7 +171,13 @@ def pin_capture_attention(model: nn.Module) -> None:
 
 def _is_checkpointing(model: nn.Module) -> bool:
     model = unwrap_model(model)
-    return bool(getattr(model, "is_gradient_checkpointing", False)) and model.training
+    if not model.training:
+        return False
+    # transformers 5 renamed the property (the old name warns); accept either.
+    for name in ("is_activation_checkpointing", "is_gradient_checkpointing"):
+        if hasattr(type(model), name):
+            return bool(getattr(model, name))
+    return False
 
 
 @contextlib.contextmanager
