@@ -367,9 +367,17 @@ def trim_vocabulary(
         record["original_ids"] = [previous["original_ids"][i] for i in kept]
     else:
         record["original_ids"] = list(kept)
-    (out_dir / TRIM_RECORD).write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    (out_dir / TRIM_RECORD).write_text(_dump_record(record), encoding="utf-8")
     _append_card(out_dir, report)
     return report
+
+
+def _dump_record(record: dict) -> str:
+    """Indented JSON, with the long id lists kept on one line each."""
+    lists = {k: v for k, v in record.items() if k.endswith("_ids")}
+    head = json.dumps({k: v for k, v in record.items() if k not in lists}, indent=1, ensure_ascii=False)
+    tail = "".join(f',\n "{k}": {json.dumps(v, separators=(",", ":"))}' for k, v in lists.items())
+    return head[:-2] + tail + "\n}\n"
 
 
 def _read_record(folder: Path) -> dict | None:
@@ -397,11 +405,12 @@ def _append_card(out_dir: Path, r: TrimReport) -> None:
 
 ## Vocabulary trimming (destila trim-vocab)
 
-Trimmed from `{r.model}` to the pieces used by {corpus}: {r.kept:,} of {r.original_tokenizer_size:,} tokenizer
-pieces kept ({r.original_vocab_size:,} embedding rows before): {d['used']:,} used by the corpus, {d['special']:,}
-special or added, {d['kept_for_tokenizer']:,} kept so the tokenizer behaves the same, {d['top']:,} most likely others
-(--keep-top {r.keep_top}). Parameters {r.params_before:,} -> {r.params_after:,} (embedding matrix
-{r.embedding_params_before:,} -> {r.embedding_params_after:,}).
+Trimmed from `{r.model}` to the pieces used by {corpus}.
+Kept {r.kept:,} of {r.original_tokenizer_size:,} tokenizer pieces ({r.original_vocab_size:,} embedding rows before):
+{d['used']:,} used by the corpus, {d['special']:,} special or added, {d['kept_for_tokenizer']:,} kept so the tokenizer
+behaves the same, {d['top']:,} most likely others (`--keep-top {r.keep_top}`).
+Parameters {r.params_before:,} -> {r.params_after:,} (embedding matrix {r.embedding_params_before:,} ->
+{r.embedding_params_after:,}).
 
 Kept pieces keep their order and their embedding rows: on text made of kept pieces the outputs are unchanged. Other
 text falls back to smaller kept pieces or the unknown token. `{TRIM_RECORD}` lists, for each new id, its id in the
