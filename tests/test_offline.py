@@ -227,3 +227,11 @@ def test_trimmed_e5_gives_the_same_logits(e5_folder, e5_model, e5_tokenizer, tmp
         torch.testing.assert_close(out_b.end_logits, out_a.end_logits, rtol=0, atol=1e-5)
     ids = small_tok("Schöne Grüße aus 東京")["input_ids"]  # unseen text: smaller pieces or <unk>, no crash
     assert max(ids) < report.kept and small_tok.unk_token_id in ids
+
+
+def test_unwritable_cache_is_a_clear_error(tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("DESTILA_CACHE", str(blocker))
+    with pytest.raises(ModelError, match="DESTILA_CACHE"):
+        offline.ensure_offline_model()

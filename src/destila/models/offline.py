@@ -535,21 +535,32 @@ def ensure_offline_model(name: str = "multilingual-e5-small") -> Path:
     target = root / name
     if _is_current(target, provenance):
         return target
-    root.mkdir(parents=True, exist_ok=True)
-    with _lock(root / f".{name}.lock"):
-        if _is_current(target, provenance):  # another process finished it while we waited
-            return target
-        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.building-", dir=root))
-        try:
-            convert_container(weights, tok, tmp, name=name, provenance=provenance)
-            tmp.chmod(0o755)  # mkdtemp makes it private; the cache is an ordinary folder
-            for file in tmp.iterdir():
-                file.chmod(0o644)
-            if target.exists():  # stale: older converter or other source files
-                old = Path(tempfile.mkdtemp(prefix=f".{name}.old-", dir=root))
-                target.rename(old / name)
-                shutil.rmtree(old, ignore_errors=True)
-            tmp.rename(target)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with _lock(root / f".{name}.lock"):
+            if _is_current(target, provenance):  # another process finished it while we waited
+                return target
+            _build_into(target, weights, tok, name, provenance)
+    except OSError as exc:
+        raise ModelError(
+            f"cannot write the offline model to {root} ({exc}); it needs about 500 MB. "
+            "Point DESTILA_CACHE at a writable folder with room."
+        ) from exc
     return target
+
+
+def _build_into(target: Path, weights: Path, tok: Path, name: str, provenance: dict) -> None:
+    root = target.parent
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.building-", dir=root))
+    try:
+        convert_container(weights, tok, tmp, name=name, provenance=provenance)
+        tmp.chmod(0o755)  # mkdtemp makes it private; the cache is an ordinary folder
+        for file in tmp.iterdir():
+            file.chmod(0o644)
+        if target.exists():  # stale: older converter or other source files
+            old = Path(tempfile.mkdtemp(prefix=f".{name}.old-", dir=root))
+            target.rename(old / name)
+            shutil.rmtree(old, ignore_errors=True)
+        tmp.rename(target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
