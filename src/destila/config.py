@@ -15,6 +15,7 @@ Overrides use dotted paths into that mapping: `train.learning_rate=1e-4`, `loss.
 Every field is validated when the dataclass is built; errors name the field.
 """
 
+# ruff: noqa: RUF009  (`_doc` returns a dataclasses.field carrying the field's one-line doc)
 from __future__ import annotations
 
 import copy

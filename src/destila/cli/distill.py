@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from destila.cli import app
-from destila.cli.train import CONFIG_OPT, DRY_OPT, RESUME_OPT, SET_OPT, print_dry_run, resolve_recipe
+from destila.cli.train import CONFIG_OPT, DRY_OPT, OUT_OPT, RESUME_OPT, SET_OPT, print_dry_run, resolve_recipe
 
 
 @app.command("distill")
@@ -17,7 +17,7 @@ def distill_command(
     student_preset: str = typer.Option(None, "--student-preset", help="student shape preset, e.g. tinyroberta-es"),
     model: str = typer.Option(None, "--model", help="start the student from this QA model instead of a spec"),
     data: str = typer.Option(None, "--data", help="training data: registry name, `sample` or a path"),
-    out: Path = typer.Option(None, "--out", help="output folder"),
+    out: Path = OUT_OPT,
     set_: list[str] = SET_OPT,
     resume: bool = RESUME_OPT,
     dry_run: bool = DRY_OPT,

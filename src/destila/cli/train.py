@@ -12,6 +12,7 @@ from destila.errors import ConfigError
 CONFIG_OPT = typer.Option(..., "--config", "-c", help="YAML recipe (configs/*.yaml)")
 SET_OPT = typer.Option(None, "--set", help="override a recipe field: key.path=value (repeatable)")
 RESUME_OPT = typer.Option(False, "--resume", help="continue from the newest checkpoint in the output folder")
+OUT_OPT = typer.Option(None, "--out", help="output folder")
 DRY_OPT = typer.Option(False, "--dry-run", help="run every stage a few steps on tiny stand-in models, offline")
 
 
@@ -54,7 +55,7 @@ def train_command(
     config: Path = CONFIG_OPT,
     model: str = typer.Option(None, "--model", help="model to fine-tune (folder, hub id or offline:NAME)"),
     data: str = typer.Option(None, "--data", help="training data: registry name, `sample` or a path"),
-    out: Path = typer.Option(None, "--out", help="output folder"),
+    out: Path = OUT_OPT,
     set_: list[str] = SET_OPT,
     resume: bool = RESUME_OPT,
     dry_run: bool = DRY_OPT,

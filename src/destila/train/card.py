@@ -20,9 +20,9 @@ def model_card(*, kind: str, cfg, stages: list[dict], metrics: dict, student_con
             "# Spanish extractive QA student distilled with destila",
             "",
             f"- **Teacher**: `{cfg.teacher}` (frozen)",
-            f"- **Student**: {cfg.student} -> {student_config.num_hidden_layers} layers, hidden "
+            (f"- **Student**: {cfg.student} -> {student_config.num_hidden_layers} layers, hidden "
             f"{student_config.hidden_size}, {student_config.num_attention_heads} heads, FFN "
-            f"{student_config.intermediate_size}",
+            f"{student_config.intermediate_size}"),
         ]
     else:
         lines += ["# Spanish extractive QA model fine-tuned with destila", "", f"- **Base model**: `{source}`"]
@@ -30,11 +30,11 @@ def model_card(*, kind: str, cfg, stages: list[dict], metrics: dict, student_con
         f"- **Training data**: `{train.train_data}`" + (f" ({metrics.get('train_windows')} windows)"
                                                         if metrics.get("train_windows") else ""),
         f"- **Evaluation data**: `{train.eval_data}`" if train.eval_data else "- **Evaluation data**: none",
-        f"- **Windows**: max length {train.max_length}, stride {train.doc_stride}, question up to "
-        f"{train.max_query_length} tokens",
-        f"- **Optimiser**: AdamW, weight decay {train.weight_decay}, eps {train.adam_eps}, linear schedule, "
+        (f"- **Windows**: max length {train.max_length}, stride {train.doc_stride}, question up to "
+        f"{train.max_query_length} tokens"),
+        (f"- **Optimiser**: AdamW, weight decay {train.weight_decay}, eps {train.adam_eps}, linear schedule, "
         f"clip {train.max_grad_norm}, batch {train.batch_size} x {metrics.get('num_processes', 1)} process(es) x "
-        f"{train.grad_accum} accumulation, mixed precision {train.mixed_precision}, seed {train.seed}",
+        f"{train.grad_accum} accumulation, mixed precision {train.mixed_precision}, seed {train.seed}"),
         "",
         "## Stages",
         "",
@@ -64,8 +64,8 @@ def model_card(*, kind: str, cfg, stages: list[dict], metrics: dict, student_con
             if em is not None:
                 lines.append(f"| {variant} | {_fmt(em)} | {_fmt(s.get('f1'))} |")
         if metrics.get("best_step") is not None:
-            lines += ["", f"Best checkpoint by official F1: stage `{metrics.get('best_stage')}`, step "
-                          f"{metrics['best_step']}."]
+            lines += ["", (f"Best checkpoint by official F1: stage `{metrics.get('best_stage')}`, step "
+                          f"{metrics['best_step']}.")]
     else:
         lines.append("Not evaluated during training (no `eval_data`).")
     lines += [
@@ -78,8 +78,8 @@ def model_card(*, kind: str, cfg, stages: list[dict], metrics: dict, student_con
         "tokenizer = AutoTokenizer.from_pretrained(FOLDER)",
         "```",
         "",
-        "or `destila answer --model FOLDER`. The full resolved recipe is in `destila_config.yaml`, the scores in "
-        "`metrics.json`, every logged loss term in `training_log.jsonl`.",
+        ("or `destila answer --model FOLDER`. The full resolved recipe is in `destila_config.yaml`, the scores in "
+        "`metrics.json`, every logged loss term in `training_log.jsonl`."),
         "",
     ]
     return "\n".join(lines)

@@ -31,18 +31,18 @@ SPANISH = [
 
 # Shapes of teachers that can be named in recipes but not fetched offline.
 KNOWN_MODELS: dict[str, dict] = {
-    "stevemobs/roberta-large-fine-tuned-squad-es": dict(
-        model_type="roberta", num_hidden_layers=24, hidden_size=1024, num_attention_heads=16,
-        intermediate_size=4096, type_vocab_size=1, tokenizer="bpe"),
-    "PlanTL-GOB-ES/roberta-large-bne-sqac": dict(
-        model_type="roberta", num_hidden_layers=24, hidden_size=1024, num_attention_heads=16,
-        intermediate_size=4096, type_vocab_size=1, tokenizer="bpe"),
-    "PlanTL-GOB-ES/roberta-base-bne-sqac": dict(
-        model_type="roberta", num_hidden_layers=12, hidden_size=768, num_attention_heads=12,
-        intermediate_size=3072, type_vocab_size=1, tokenizer="bpe"),
-    "offline:multilingual-e5-small": dict(
-        model_type="bert", num_hidden_layers=12, hidden_size=384, num_attention_heads=12,
-        intermediate_size=1536, type_vocab_size=2, tokenizer="unigram"),
+    "stevemobs/roberta-large-fine-tuned-squad-es": {
+        "model_type": "roberta", "num_hidden_layers": 24, "hidden_size": 1024, "num_attention_heads": 16,
+        "intermediate_size": 4096, "type_vocab_size": 1, "tokenizer": "bpe"},
+    "PlanTL-GOB-ES/roberta-large-bne-sqac": {
+        "model_type": "roberta", "num_hidden_layers": 24, "hidden_size": 1024, "num_attention_heads": 16,
+        "intermediate_size": 4096, "type_vocab_size": 1, "tokenizer": "bpe"},
+    "PlanTL-GOB-ES/roberta-base-bne-sqac": {
+        "model_type": "roberta", "num_hidden_layers": 12, "hidden_size": 768, "num_attention_heads": 12,
+        "intermediate_size": 3072, "type_vocab_size": 1, "tokenizer": "bpe"},
+    "offline:multilingual-e5-small": {
+        "model_type": "bert", "num_hidden_layers": 12, "hidden_size": 384, "num_attention_heads": 12,
+        "intermediate_size": 1536, "type_vocab_size": 2, "tokenizer": "unigram"},
 }
 SHAPE_FIELDS = ("num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size")
 
@@ -90,12 +90,12 @@ def tiny_shapes(teacher: dict, student: dict) -> tuple[dict, dict]:
     out = []
     for shape in (teacher, student):
         heads = shape["num_attention_heads"]
-        out.append(dict(
-            num_hidden_layers=shape["num_hidden_layers"],
-            num_attention_heads=heads,
-            hidden_size=_scaled(shape["hidden_size"], scale, heads),
-            intermediate_size=max(8, round(shape["intermediate_size"] * scale)),
-        ))
+        out.append({
+            "num_hidden_layers": shape["num_hidden_layers"],
+            "num_attention_heads": heads,
+            "hidden_size": _scaled(shape["hidden_size"], scale, heads),
+            "intermediate_size": max(8, round(shape["intermediate_size"] * scale)),
+        })
     return out[0], out[1]
 
 
