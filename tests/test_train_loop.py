@@ -117,6 +117,20 @@ def test_fine_tuning_lowers_cross_entropy(teacher_dir, qa_file, tmp_path):
     assert str(teacher_dir) in card and "cross-entropy" in card
 
 
+def test_gradient_accumulation_matches_one_big_batch(teacher_dir, qa_file, tmp_path):
+    # 2 micro-batches of 2 windows accumulated = one batch of 4 (the same windows: the plan is per global batch).
+    big = run_train(train_cfg(qa_file, tmp_path / "big", model=str(teacher_dir), batch_size=4, max_steps=4))
+    acc = run_train(train_cfg(qa_file, tmp_path / "acc", model=str(teacher_dir), batch_size=2, grad_accum=2,
+                              max_steps=4))
+    assert train_losses(acc) == pytest.approx(train_losses(big), rel=1e-5)
+    a, b = load_file(big / "model.safetensors"), load_file(acc / "model.safetensors")
+    # Adam divides by sqrt(v): float noise in near-zero gradients moves weights by ~1e-5, far below the 4e-3 a
+    # weight can move in 4 steps at lr 1e-3.
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-3, atol=1e-4)
+    assert not all(torch.equal(a[k], load_file(teacher_dir / "model.safetensors")[k]) for k in a)  # it trained
+
+
 def test_projections_get_gradients_and_stay_out_of_the_saved_student(teacher_dir, qa_file, tmp_path):
     from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
