@@ -185,3 +185,20 @@ def test_cli_with_a_dataset_corpus(tiny_qa_model_dir, tmp_path, capsys):
         main(["trim-vocab", "--model", str(tiny_qa_model_dir), "--corpus", "sample", "--out", str(out)])
     assert exc.value.code == ConfigError.exit_code
     assert "not empty" in capsys.readouterr().err
+
+
+def test_word_list_corpus_covers_spanish_words_in_three_spellings():
+    from destila.models.trim import corpus_texts
+
+    texts, kind = corpus_texts("wordfreq:es:50")
+    assert kind == "words"
+    assert len(texts) == 150
+    assert {"de", "De", " de"} <= set(texts)
+
+
+@pytest.mark.parametrize("spec", ["wordfreq:es", "wordfreq:es:0", "wordfreq:es:many", "wordfreq:xx-nope:10"])
+def test_word_list_corpus_errors_name_the_spec(spec):
+    from destila.models.trim import corpus_texts
+
+    with pytest.raises(ConfigError, match="wordfreq"):
+        corpus_texts(spec)

@@ -34,13 +34,36 @@ _ENCODE_BATCH = 512
 @dataclass
 class CorpusPart:
     spec: str
-    kind: str  # "text" or "dataset"
+    kind: str  # "text", "dataset" or "words"
     texts: int
     tokens: int = 0
 
 
+WORDFREQ_PREFIX = "wordfreq:"
+
+
+def word_list_texts(spec: str) -> list[str]:
+    """`wordfreq:LANG:N`: the N most frequent words of LANG (the `wordfreq` package), each as it appears
+    mid-sentence, capitalised and after a space, so the trimmed vocabulary covers the language beyond one corpus."""
+    parts = spec[len(WORDFREQ_PREFIX):].split(":")
+    if len(parts) != 2 or not parts[1].isdigit() or int(parts[1]) <= 0:
+        raise ConfigError(f"corpus {spec!r}: expected wordfreq:LANG:N, e.g. wordfreq:es:100000")
+    lang, n = parts[0], int(parts[1])
+    try:
+        from wordfreq import available_languages, top_n_list
+    except ImportError:
+        raise ConfigError(f"corpus {spec!r} needs the wordfreq package: pip install wordfreq") from None
+    if lang not in available_languages():
+        raise ConfigError(f"corpus {spec!r}: wordfreq has no word list for language {lang!r}")
+    words = top_n_list(lang, n)
+    return [w for word in words for w in (word, word.capitalize(), " " + word)]
+
+
 def corpus_texts(spec: str, data_dir: str | os.PathLike | None = None) -> tuple[list[str], str]:
-    """The texts of one corpus: lines of a .txt file, or the questions and (unique) contexts of a dataset."""
+    """The texts of one corpus: lines of a .txt file, a `wordfreq:LANG:N` word list, or the questions and
+    (unique) contexts of a dataset."""
+    if spec.startswith(WORDFREQ_PREFIX):
+        return word_list_texts(spec), "words"
     path = Path(spec).expanduser()
     if path.suffix.lower() == ".txt":
         if not path.is_file():
