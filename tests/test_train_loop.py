@@ -125,9 +125,11 @@ def test_gradient_accumulation_matches_one_big_batch(teacher_dir, qa_file, tmp_p
     assert train_losses(acc) == pytest.approx(train_losses(big), rel=1e-5)
     a, b = load_file(big / "model.safetensors"), load_file(acc / "model.safetensors")
     # Adam divides by sqrt(v): float noise in near-zero gradients moves weights by ~1e-5, far below the 4e-3 a
-    # weight can move in 4 steps at lr 1e-3.
+    # weight can move in 4 steps at lr 1e-3. The QA head's bias is left out: a softmax over positions is blind to
+    # it, so its gradient is pure rounding noise that Adam turns into steps of +-lr.
     for k in a:
-        torch.testing.assert_close(a[k], b[k], rtol=1e-3, atol=1e-4)
+        if k != "qa_outputs.bias":
+            torch.testing.assert_close(a[k], b[k], rtol=1e-3, atol=1e-4, msg=k)
     assert not all(torch.equal(a[k], load_file(teacher_dir / "model.safetensors")[k]) for k in a)  # it trained
 
 
