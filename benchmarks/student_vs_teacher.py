@@ -167,7 +167,7 @@ async def _load(base: str, pairs: list[dict], clients: int, requests: int, max_s
 
 
 def load_test(
-    model: Path, dataset, threads: int | None, levels=(1, 4, 16), max_seconds: float = 15.0
+    model: Path, dataset, threads: int | None, levels=(1, 4, 16), max_seconds: float = 15.0, extra=()
 ) -> dict:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -184,6 +184,7 @@ def load_test(
         "warning",
         "--max-in-flight",
         "256",
+        *extra,
     ]
     if threads:
         cmd += ["--threads", str(threads)]

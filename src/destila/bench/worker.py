@@ -18,8 +18,25 @@ def _rss_bytes() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def _reset_peak_rss() -> None:
+    """Restart the kernel's peak-RSS count here (Linux >= 4.0), so earlier imports do not set the peak."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
 def _peak_rss_bytes() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kilobytes on Linux
+    """VmHWM: this process's own peak. (ru_maxrss is not: Linux carries the parent's peak across exec.)"""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def _dataset(path: str):
@@ -62,6 +79,7 @@ def main() -> None:
             op = cmd["op"]
             if op == "load":
                 dataset = _dataset(cmd["data"])
+                _reset_peak_rss()
                 baseline = _rss_bytes()
                 started = time.perf_counter()
                 predictor = Predictor.from_pretrained(

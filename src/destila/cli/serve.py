@@ -40,6 +40,12 @@ def serve_command(
             "--no-answer", help="auto (from the model's metrics), on (SQuAD v2.0: may say no answer), off."
         ),
     ] = "auto",
+    model_batch: Annotated[
+        int | None,
+        typer.Option(
+            "--model-batch", min=1, help="Windows per model call, length-sorted within a batch (default 4)."
+        ),
+    ] = None,
     threads: Annotated[
         int | None, typer.Option("--threads", min=1, help="Model threads (default: all cores).")
     ] = None,
@@ -59,6 +65,8 @@ def serve_command(
         max_body_bytes=max_body_bytes,
         max_in_flight=max_in_flight,
     )
-    application = build_app(model, limits=limits, threads=threads, no_answer=no_answer)
+    application = build_app(
+        model, limits=limits, threads=threads, no_answer=no_answer, model_batch=model_batch
+    )
     typer.echo(f"serving {model} on http://{host}:{port}/ (API: POST /v1/answer)", err=True)
     uvicorn.run(application, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5)

@@ -28,6 +28,10 @@ def session_options(threads: int | None = None):
         options.intra_op_num_threads = int(threads)
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    # Idle pool threads spin by default, taking the cores from the Python thread that tokenises and decodes
+    # between runs (and from the server's event loop); DESTILA_ORT_SPIN=1 restores spinning.
+    spin = os.environ.get("DESTILA_ORT_SPIN", "0")
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin == "1" else "0")
     return options
 
 
