@@ -292,6 +292,24 @@ def write_doc(result: dict, out_dir: Path) -> None:
             "",
         ]
     lines += [
+        "## Reading the figures",
+        "",
+        (
+            "- The fp32 student's speedup sits near the FLOP ratio of the two shapes (about 11.7x per token); the "
+            "int8 ONNX student adds onnxruntime's int8 kernels and fused graph on top. On this shared machine the "
+            "torch runs suffer more from other processes than onnxruntime does (an earlier run of this script, with "
+            "onnxruntime threads still spinning, at a quieter moment: 9.3x and 62.9x); read the ratios with the load "
+            "average above in mind."
+        ),
+        (
+            "- Throughput pads each batch of 16 windows to its longest; one question at a time needs no padding, which "
+            "is why the int8 student's single-question rate (1000 / p50 ms) can exceed its batch-16 rate on 2 cores."
+        ),
+        (
+            "- Memory is the peak RSS growth of each model's own worker process from just before loading it, so "
+            "it includes the runtime's working memory (onnxruntime's arena, torch's allocator), not only the weights."
+        ),
+        "",
         "## Reproduce",
         "",
         "```",

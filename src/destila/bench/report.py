@@ -74,6 +74,9 @@ def plot_f1_vs_throughput(result: dict, path: str | os.PathLike) -> None:
             bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "#bbbbbb", "alpha": 0.9},
         )
     ax.set_xscale("log")
+    from matplotlib.ticker import FuncFormatter
+
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
     lo, hi = min(xs), max(xs)
     ax.set_xlim(lo / 2.0, hi * (3.0 if hi / lo < 100 else 2.0))
     ymax = max(ys) if ys else 1.0
