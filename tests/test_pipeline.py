@@ -60,7 +60,8 @@ def test_pipeline_runs_every_stage_then_resumes_after_a_kill(tmp_path, tiny_qa_m
     skipped = {r["name"] for r in report["stages"] if r["skipped"]}
     ran = {r["name"] for r in report["stages"] if not r["skipped"]}
     assert skipped == {"teacher", "student", "baseline", "trim"}
-    assert {"export", "evaluate sample", "bench"} <= ran
+    evaluations = {f"evaluate {m} on sample" for m in ("teacher", "student", "label-only student", "student int8")}
+    assert {"export", "bench"} | evaluations == ran
 
     names = [m["name"] for m in report["models"]]
     assert names == ["teacher", "student", "label-only student", "student int8"]
@@ -76,6 +77,10 @@ def test_pipeline_runs_every_stage_then_resumes_after_a_kill(tmp_path, tiny_qa_m
     assert (out / "bench" / pl._plot_file()).stat().st_size > 1000
     assert (out / "eval" / "sample" / "student" / "predictions.json").exists()
 
+    again = pl.run_pipeline(cfg, log=lambda m: None)
+    assert all(r["skipped"] for r in again["stages"])
+    assert again["models"] == report["models"]
+
 
 def test_quick_overrides_and_validation(tmp_path, tiny_qa_model_dir):
     path = _recipe(tmp_path, tiny_qa_model_dir)
@@ -87,3 +92,28 @@ def test_quick_overrides_and_validation(tmp_path, tiny_qa_model_dir):
         pl.load_pipeline(path, ["trim.corpus=[]"])
     with pytest.raises(ConfigError, match="learning_rate"):
         pl.load_pipeline(path, ["student.train.learning_rate=-1"])
+
+
+def test_missing_data_fails_before_training_and_says_what_to_pass(tmp_path, monkeypatch):
+    from destila.cli import app
+    from typer.testing import CliRunner
+
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    monkeypatch.setenv("DESTILA_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("DESTILA_OFFLINE", "1")
+    result = CliRunner().invoke(app, ["pipeline", "--config", "configs/demo.yaml", "--data-dir", str(empty),
+                                      "--out", str(tmp_path / "run")])
+    assert result.exit_code != 0
+    message = str(result.exception) if result.exception else result.output
+    assert "--data-dir" in message or "DESTILA_DATA_DIR" in message
+    assert not (tmp_path / "run" / "teacher").exists()
+
+
+def test_sample_fallback_trains_and_scores_on_the_sample():
+    cfg = pl.load_pipeline("configs/demo.yaml")
+    sample = pl.use_sample_data(cfg)
+    assert (sample.train_data, sample.eval_data, sample.heldout_data) == ("sample", "sample", [])
+    assert sample.teacher_config().train_data == "sample"
+    assert sample.student_config().train.train_data == "sample"
+    assert "sample" in sample.trim["corpus"]

@@ -57,6 +57,7 @@ class PipelineConfig:
     data_dir: str | None = _doc(None, "local data folder (else DESTILA_DATA_DIR, else download)")
     threads: int | None = _doc(None, "torch / onnxruntime threads for every stage")
     max_eval_questions: int | None = _doc(None, "score only the first N questions of each set (None: all)")
+    no_answer: bool | None = _doc(None, "let models answer 'no answer' (None: when the training data is SQuAD v2.0)")
     teacher: dict = _doc(factory=dict, doc="{model: M, train: {...}} to fine-tune, or {pretrained: folder}")
     student: dict = _doc(factory=dict, doc="a distill recipe body: student, loss, stages, train")
     baseline: dict | None = _doc(None, "optional label-only student: a distill recipe body (loss: ce only)")
@@ -165,6 +166,10 @@ def _done(folder: Path) -> dict | None:
     return None
 
 
+def _forget(folder: Path) -> None:
+    (folder / STAGE_FILE).unlink(missing_ok=True)
+
+
 def _mark_done(folder: Path, name: str, seconds: float, info: dict) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     record = {"stage": name, "seconds": round(seconds, 2), "info": info}
@@ -208,6 +213,7 @@ def run_pipeline(cfg: PipelineConfig, log=print) -> dict:
     from destila.train.loop import run_distill, run_train
 
     out = cfg.out
+    check_data(cfg)  # a missing data set fails now, with what to pass, not after an hour of training
     out.mkdir(parents=True, exist_ok=True)
     runner = Runner(cfg, log)
 
@@ -245,14 +251,21 @@ def run_pipeline(cfg: PipelineConfig, log=print) -> dict:
     if int8_dir is not None:
         models["student int8"] = int8_dir
 
+    # One stage per (data set, model): adding a model later evaluates only that model.
     datasets = [cfg.eval_data, *cfg.heldout_data]
     scores: dict[str, dict[str, Any]] = {}
     for data in datasets:
-        folder = out / "eval" / _slug(data)
-        scores[data] = runner.stage(f"evaluate {data}", folder, lambda d=data, f=folder: _evaluate(cfg, models, d, f))
+        scores[data] = {}
+        for name, model in models.items():
+            folder = out / "eval" / _slug(data) / _slug(name)
+            scores[data][name] = runner.stage(f"evaluate {name} on {data}", folder,
+                                              lambda d=data, m=model, f=folder: _evaluate(cfg, m, d, f))
 
     bench_dir = out / "bench"
-    bench = runner.stage("bench", bench_dir, lambda: _bench(cfg, models, bench_dir))
+    wanted = {name: str(m) for name, m in models.items()}
+    if (_done(bench_dir) or {}).get("info", {}).get("compared") != wanted:
+        _forget(bench_dir)  # measured on another set of models: measure again, side by side
+    bench = runner.stage("bench", bench_dir, lambda: {**_bench(cfg, models, bench_dir), "compared": wanted})
 
     report = build_report(cfg, models, scores, bench, runner.records)
     write_report(report, out)
@@ -267,6 +280,30 @@ def _first(dataset, n: int | None):
         return dataset
     return QADataset(dataset.examples[: int(n)], dataset.version, f"{dataset.name} (first {n})",
                      dataset.dropped_placeholders)
+
+
+def check_data(cfg: PipelineConfig) -> None:
+    """Load every data set the recipe names (downloading what is missing and allowed); errors say what to pass."""
+    from destila.data import load_dataset
+
+    for spec in dict.fromkeys([cfg.train_data, cfg.eval_data, *cfg.heldout_data]):
+        load_dataset(spec, data_dir=cfg.data_dir)
+
+
+def use_sample_data(cfg: PipelineConfig) -> PipelineConfig:
+    """The same recipe on the embedded sample alone (train = eval): a way to try the pipeline without data,
+    whose scores are on training data and say nothing about quality."""
+    import dataclasses
+
+    body = dataclasses.asdict(cfg)
+    body.update(train_data="sample", eval_data="sample", heldout_data=[])
+    for part in ("teacher", "student", "baseline"):
+        if body.get(part) and isinstance(body[part].get("train"), dict):
+            body[part]["train"].pop("train_data", None)
+            body[part]["train"].pop("eval_data", None)
+    if body.get("trim"):
+        body["trim"]["corpus"] = [c for c in body["trim"]["corpus"] if c.startswith("wordfreq:")] + ["sample"]
+    return PipelineConfig(**body)
 
 
 def _slug(spec: str) -> str:
@@ -304,27 +341,27 @@ def _export(cfg: PipelineConfig, source: Path, out: Path) -> dict:
     return {"folder": str(out), **json.loads(json.dumps(info, default=str))}
 
 
-def _evaluate(cfg: PipelineConfig, models: dict[str, Path], data: str, folder: Path) -> dict:
+def _evaluate(cfg: PipelineConfig, model: Path, data: str, folder: Path) -> dict:
     from destila.data import load_dataset
     from destila.infer.predictor import Predictor
     from destila.metrics import score
 
     dataset = _first(load_dataset(data, data_dir=cfg.data_dir), cfg.max_eval_questions)
-    results = {}
-    for name, model in models.items():
-        target = folder / _slug(name)
-        target.mkdir(parents=True, exist_ok=True)
-        predictor = Predictor.from_pretrained(str(model), threads=cfg.threads)
-        started = time.perf_counter()
-        predictions, null_odds = predictor.predict_dataset(dataset)
-        seconds = time.perf_counter() - started
-        metrics = score(dataset, predictions, null_odds if dataset.version == "2.0" else None)
-        (target / "predictions.json").write_text(json.dumps(predictions, ensure_ascii=False, indent=1), "utf-8")
-        if dataset.version == "2.0":
-            (target / "null_odds.json").write_text(json.dumps(null_odds, indent=1), "utf-8")
-        (target / "metrics.json").write_text(json.dumps(metrics, indent=2), "utf-8")
-        results[name] = {"metrics": metrics, "seconds": round(seconds, 2), "questions": len(dataset)}
-    return {"data": data, "version": dataset.version, "models": results}
+    no_answer = cfg.no_answer
+    if no_answer is None:  # a model trained on v1.1 data never learnt to say "no answer"
+        no_answer = load_dataset(cfg.train_data, data_dir=cfg.data_dir).version == "2.0"
+    folder.mkdir(parents=True, exist_ok=True)
+    predictor = Predictor.from_pretrained(str(model), threads=cfg.threads)
+    started = time.perf_counter()
+    predictions, null_odds = predictor.predict_dataset(dataset, handle_impossible_answer=no_answer)
+    seconds = time.perf_counter() - started
+    metrics = score(dataset, predictions, null_odds if dataset.version == "2.0" else None)
+    (folder / "predictions.json").write_text(json.dumps(predictions, ensure_ascii=False, indent=1), "utf-8")
+    if dataset.version == "2.0":
+        (folder / "null_odds.json").write_text(json.dumps(null_odds, indent=1), "utf-8")
+    (folder / "metrics.json").write_text(json.dumps(metrics, indent=2), "utf-8")
+    return {"data": data, "model": str(model), "version": dataset.version, "no_answer": no_answer,
+            "questions": len(dataset), "seconds": round(seconds, 2), "metrics": metrics}
 
 
 def _bench(cfg: PipelineConfig, models: dict[str, Path], folder: Path) -> dict:
@@ -353,7 +390,7 @@ def build_report(cfg: PipelineConfig, models: dict[str, Path], scores: dict, ben
     table = []
     teacher_f1 = {}
     for data, result in scores.items():
-        teacher_f1[data] = _f1(result["models"]["teacher"]["metrics"], "official")[0]
+        teacher_f1[data] = _f1(result["teacher"]["metrics"], "official")[0]
     for name, folder in models.items():
         row: dict[str, Any] = {"name": name, "folder": str(folder)}
         b = rows.get(name, {})
@@ -361,7 +398,7 @@ def build_report(cfg: PipelineConfig, models: dict[str, Path], scores: dict, ben
                     "latency_p95_ms", "speedup"):
             row[key] = b.get(key)
         for data, result in scores.items():
-            metrics = result["models"][name]["metrics"]
+            metrics = result[name]["metrics"]
             f1, em = _f1(metrics, "official")
             f1_es, em_es = _f1(metrics, "es")
             row[data] = {"f1": f1, "em": em, "f1_es": f1_es, "em_es": em_es,

@@ -18,12 +18,18 @@ def pipeline(
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="local data folder (else DESTILA_DATA_DIR)"),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for every stage"),
     set_: list[str] = typer.Option([], "--set", help="dotted override, e.g. --set teacher.train.max_steps=100"),
+    sample_if_missing: bool = typer.Option(
+        False, "--sample-if-missing",
+        help="when the recipe's data cannot be found or downloaded, run on the embedded sample instead "
+        "(trains and scores on the same questions: a trial of the pipeline, not a measure of quality)",
+    ),
 ) -> None:
     """Fine-tune the teacher, distil the student, export it to int8 ONNX, evaluate and benchmark all of them,
     and write report.md / report.json with an F1-vs-speed plot. Complete stages are skipped on a rerun."""
     from rich.console import Console
 
-    from destila.pipeline import load_pipeline, run_pipeline
+    from destila.errors import DataError
+    from destila.pipeline import check_data, load_pipeline, run_pipeline, use_sample_data
 
     overrides = list(set_)
     if out is not None:
@@ -34,6 +40,13 @@ def pipeline(
         overrides.append(f"threads={threads}")
     cfg = load_pipeline(config, overrides, quick=quick)
     console = Console()
+    if sample_if_missing:
+        try:
+            check_data(cfg)
+        except DataError as exc:
+            console.print(f"[yellow]data not available ({exc});[/] running on the embedded sample instead: "
+                          "scores are on training data", highlight=False)
+            cfg = use_sample_data(cfg)
     report = run_pipeline(cfg, log=lambda msg: console.print(msg, highlight=False))
     console.print((Path(cfg.output_dir) / "report.md").read_text(encoding="utf-8"), highlight=False)
     console.print(f"[bold green]done[/] in {report['total_minutes']:.1f} min: {cfg.output_dir}")

@@ -1,0 +1,149 @@
+"""Does distillation pay on the demo? Teacher, distilled student, label-only student of the same shape and
+budget, and the int8 student: parameters, F1/EM on the eval fold and on the held-out sample, questions/s.
+
+It runs the demo pipeline (an earlier run's complete stages in the same output folder are reused) and adds a
+label-only baseline: the same student (the same teacher layers as its starting point) trained on the gold labels
+alone for the same wall-clock time the distillation took. A label-only step is cheaper (no teacher forward), so
+the baseline gets more steps: the comparison is at equal cost, not at equal steps.
+
+    DESTILA_DATA_DIR=../shared/data python benchmarks/demo_quality.py [--config configs/demo.yaml] [--set k=v]
+
+Writes docs/benchmarks/demo_quality.md and .json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from destila.pipeline import load_pipeline, run_pipeline
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def seconds_per_step(folder: Path) -> float:
+    """Mean optimiser-step time of a finished run, from its training log (the first record, warm-up, left out)."""
+    records = [json.loads(line) for line in (folder / "training_log.jsonl").read_text().splitlines() if line]
+    times = [r["seconds_per_step"] for r in records if r.get("type") == "train" and "seconds_per_step" in r]
+    if len(times) > 1:
+        times = times[1:]
+    if not times:
+        raise SystemExit(f"{folder}: no step times in training_log.jsonl")
+    return sum(times) / len(times)
+
+
+def total_steps(folder: Path) -> int:
+    metrics = json.loads((folder / "metrics.json").read_text())
+    return int(sum(metrics["steps"].values()))
+
+
+def label_only_body(student_body: dict) -> dict:
+    body = copy.deepcopy(student_body)
+    body["loss"] = {**body.get("loss", {}), "ce": 1.0, "kd": 0.0, "hidden": 0.0, "attention": 0.0,
+                    "embedding": 0.0}
+    body["stages"] = [{"name": "labels"}]
+    body["cache_teacher_logits"] = False
+    return body
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default=str(ROOT / "configs" / "demo.yaml"))
+    parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument("--match", choices=["time", "steps"], default="time",
+                        help="give the label-only student the distillation's wall-clock time, or its step count")
+    parser.add_argument("--probe-steps", type=int, default=12, help="label-only steps timed to match the time")
+    parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks" / "demo_quality"))
+    args = parser.parse_args()
+
+    def log(msg: str) -> None:
+        print(msg, flush=True)
+
+    started = time.perf_counter()
+    cfg = load_pipeline(args.config, args.overrides)
+    run_pipeline(cfg, log=log)  # teacher, distilled student, int8 student (complete stages are reused)
+    student_dir = cfg.out / "student"
+    distill_steps = total_steps(student_dir)
+    distill_sps = seconds_per_step(student_dir)
+
+    body = label_only_body(cfg.student)
+    if args.match == "time":
+        probe_dir = cfg.out / "baseline-probe"
+        shutil.rmtree(probe_dir, ignore_errors=True)
+        from destila.config import DistillConfig, _build
+
+        probe = copy.deepcopy(body)
+        probe["teacher"] = cfg.teacher_folder()
+        probe["train"] = {**cfg._train_fields(probe.get("train"), "baseline-probe"), "max_steps": args.probe_steps,
+                          "log_every": 2, "save_every": 0, "eval_data": None}
+        from destila.train.loop import run_distill
+
+        run_distill(_build(DistillConfig, probe, "probe"))
+        label_sps = seconds_per_step(probe_dir)
+        shutil.rmtree(probe_dir, ignore_errors=True)
+        baseline_steps = max(1, round(distill_steps * distill_sps / label_sps))
+    else:
+        label_sps = None
+        baseline_steps = distill_steps
+    body.setdefault("train", {})["max_steps"] = baseline_steps
+    cfg.baseline = body
+    log(f"label-only baseline: {baseline_steps} steps (distillation: {distill_steps} steps at {distill_sps:.2f} s; "
+        f"label-only {label_sps and f'{label_sps:.2f}'} s a step)")
+    report = run_pipeline(cfg, log=log)
+
+    result = {
+        "config": args.config,
+        "overrides": args.overrides,
+        "match": args.match,
+        "distill_steps": distill_steps,
+        "distill_seconds_per_step": distill_sps,
+        "baseline_steps": baseline_steps,
+        "baseline_seconds_per_step": seconds_per_step(cfg.out / "baseline"),
+        "report": report,
+        "benchmark_minutes": round((time.perf_counter() - started) / 60, 1),
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(result, indent=2, ensure_ascii=False), "utf-8")
+    out.with_suffix(".md").write_text(markdown(result), "utf-8")
+    print(markdown(result))
+
+
+def markdown(result: dict) -> str:
+    report = result["report"]
+    datasets = [report["eval_data"], *report["heldout_data"]]
+    lines = [
+        "# Demo quality: teacher, distilled student, label-only student, int8 student",
+        "",
+        f"Command: `python benchmarks/demo_quality.py --config {result['config']}"
+        + "".join(f" --set {o}" for o in result["overrides"]) + "`",
+        "",
+        f"Distillation: {result['distill_steps']} steps at {result['distill_seconds_per_step']:.2f} s a step. "
+        f"Label-only baseline: {result['baseline_steps']} steps at {result['baseline_seconds_per_step']:.2f} s a "
+        f"step (matched on {result['match']}).",
+        "",
+    ]
+    header = "| model | parameters | x fewer than teacher | q/s | x teacher speed |"
+    sep = "|---|---:|---:|---:|---:|"
+    for d in datasets:
+        header += f" F1 {d} | EM {d} | % teacher F1 |"
+        sep += "---:|---:|---:|"
+    lines += [header, sep]
+    for row in report["models"]:
+        line = (f"| {row['name']} | {row['parameters'] / 1e6:.1f} M | {row['parameter_ratio']:.1f} "
+                f"| {row['throughput_qps']:.1f} | {row['speedup']:.2f} |")
+        for d in datasets:
+            s = row[d]
+            line += f" {s['f1']:.2f} | {s['em']:.2f} | {100 * s['f1_kept']:.1f} |"
+        lines.append(line)
+    lines += ["", "F1/EM: official SQuAD scores. Speed: `destila bench`, all models side by side in one run.", ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
