@@ -140,10 +140,15 @@ def test_page_asks_and_highlights_the_answer(tiny_qa_model_dir, tmp_path):
         )
         marked, whole, shown = wait_until(lambda: browser.script(read_back), 20, "highlighted answer")
         browser.screenshot(tmp_path / "page.png")
-        error = browser.script(
-            "var e = document.getElementById('error'); return e.hidden ? '' : e.textContent"
-        )
+        read_error = "var e = document.getElementById('error'); return e.hidden ? '' : e.textContent"
+        error = browser.script(read_error)
+        # a refused question is explained in Spanish, and the page keeps working
+        browser.script("document.getElementById('question').value = '¿' + 'a'.repeat(1200) + '?'")
+        browser.click("#ask")
+        refusal = wait_until(lambda: browser.script(read_error), 20, "error message")
+        browser.screenshot(tmp_path / "refused.png")
     assert error == ""
+    assert "demasiado larga" in refusal and "1000" in refusal, refusal
     assert marked == expected["answer"] == context[expected["start"] : expected["end"]]
     assert shown == expected["answer"]
     assert whole == context  # the context is shown whole, the answer marked in place
