@@ -105,7 +105,9 @@ def broken_cases():
         fn(obj)
         return obj
 
-    qa = lambda o: o["data"][0]["paragraphs"][0]["qas"][0]
+    def qa(o):
+        return o["data"][0]["paragraphs"][0]["qas"][0]
+
     two = squad()
     two["data"][0]["paragraphs"][0]["qas"].append(copy.deepcopy(qa(two)))
     return {

@@ -95,8 +95,9 @@ def test_quick_overrides_and_validation(tmp_path, tiny_qa_model_dir):
 
 
 def test_missing_data_fails_before_training_and_says_what_to_pass(tmp_path, monkeypatch):
-    from destila.cli import app
     from typer.testing import CliRunner
+
+    from destila.cli import app
 
     empty = tmp_path / "no-data"
     empty.mkdir()

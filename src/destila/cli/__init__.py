@@ -22,8 +22,8 @@ def _root() -> None:
     """Small, fast Spanish question answering by knowledge distillation."""
 
 
-# Verb modules: importing one registers its command(s) on `app`.
-# One line a verb module, e.g. `import destila.cli.score  # noqa: E402,F401`.
+# Verb modules: importing one registers its command(s) on `app`, in this order in `--help`.
+# isort: off
 import destila.cli.score  # noqa: E402,F401
 import destila.cli.evaluate  # noqa: E402,F401
 import destila.cli.answer  # noqa: E402,F401
@@ -34,6 +34,7 @@ import destila.cli.export  # noqa: E402,F401
 import destila.cli.bench  # noqa: E402,F401
 import destila.cli.serve  # noqa: E402,F401
 import destila.cli.pipeline  # noqa: E402,F401
+# isort: on
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -92,23 +92,9 @@ def _write_json(path: Path, value) -> None:
 
 def _print_table(metrics: dict, dataset, model: str, per_second: float, out: Path) -> None:
     from rich.console import Console
-    from rich.table import Table
 
-    table = Table(title=f"{model} on {dataset.name} — SQuAD v{dataset.version}, {len(dataset)} questions")
-    table.add_column("metric")
-    table.add_column("official", justify="right")
-    table.add_column("es", justify="right")
-    for key, value in metrics["official"].items():
-        table.add_row(key, _fmt(key, value), _fmt(key, metrics["es"].get(key)))
-    table.caption = f"{per_second:.1f} questions/s; written to {out}"
+    from destila.cli._render import metrics_table
+
+    table = metrics_table(f"{model} on {dataset.name} — SQuAD v{dataset.version}, {len(dataset)} questions",
+                          metrics, f"{per_second:.1f} questions/s; written to {out}")
     Console().print(table)
-
-
-def _fmt(key: str, value) -> str:
-    if value is None:
-        return "-"
-    if key.endswith("total"):
-        return str(value)
-    if key.endswith("thresh"):
-        return f"{value:.4f}"
-    return f"{value:.2f}"

@@ -74,12 +74,12 @@ def export_command(
     )
     parity = info.get("parity")
     if parity:
-        pt, ox = parity["pytorch"], parity["onnx"]
+        pt, ox, logits = parity["pytorch"], parity["onnx"], parity["logits"]
         em_key = "exact_match" if "exact_match" in pt else "exact"
         console.print(
             f"parity on {parity['questions']} questions of {parity['data']}: "
             f"PyTorch EM {pt.get(em_key, 0):.2f} F1 {pt.get('f1', 0):.2f} | "
             f"ONNX EM {ox.get(em_key, 0):.2f} F1 {ox.get('f1', 0):.2f} | "
             f"identical answers {parity['agreement']:.1%} | "
-            f"max logit diff {max(parity['logits']['max_abs_start_logit_diff'], parity['logits']['max_abs_end_logit_diff']):.2e}"
+            f"max logit diff {max(logits['max_abs_start_logit_diff'], logits['max_abs_end_logit_diff']):.2e}"
         )

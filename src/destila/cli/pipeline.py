@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -14,9 +13,9 @@ from destila.cli import app
 def pipeline(
     config: Path = typer.Option(..., "--config", "-c", help="pipeline recipe (YAML, kind: pipeline)"),
     quick: bool = typer.Option(False, "--quick", help="apply the recipe's `quick:` overrides: a first look in minutes"),
-    out: Optional[Path] = typer.Option(None, "--out", help="output folder (overrides output_dir)"),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="local data folder (else DESTILA_DATA_DIR)"),
-    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for every stage"),
+    out: Path | None = typer.Option(None, "--out", help="output folder (overrides output_dir)"),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="local data folder (else DESTILA_DATA_DIR)"),
+    threads: int | None = typer.Option(None, "--threads", help="CPU threads for every stage"),
     set_: list[str] = typer.Option([], "--set", help="dotted override, e.g. --set teacher.train.max_steps=100"),
     sample_if_missing: bool = typer.Option(
         False, "--sample-if-missing",
@@ -47,6 +46,6 @@ def pipeline(
             console.print(f"[yellow]data not available ({exc});[/] running on the embedded sample instead: "
                           "scores are on training data", highlight=False)
             cfg = use_sample_data(cfg)
-    report = run_pipeline(cfg, log=lambda msg: console.print(msg, highlight=False))
+    report = run_pipeline(cfg, log=lambda msg: console.print(msg, highlight=False, markup=False))
     console.print((Path(cfg.output_dir) / "report.md").read_text(encoding="utf-8"), highlight=False)
     console.print(f"[bold green]done[/] in {report['total_minutes']:.1f} min: {cfg.output_dir}")

@@ -63,7 +63,8 @@ def score_command(
         str,
         typer.Option(
             "--data",
-            help="Dataset: a file or a name with optional :SPLIT and @train / @eval fold, e.g. squad-es-v1.1:dev-small@eval.",
+            help="Dataset: a file or a name with optional :SPLIT and @train / @eval fold, "
+            "e.g. squad-es-v1.1:dev-small@eval.",
         ),
     ],
     predictions: Annotated[
@@ -100,29 +101,14 @@ def score_command(
 
 def _print_table(result: dict, dataset) -> None:
     from rich.console import Console
-    from rich.table import Table
 
-    title = f"{dataset.name} — SQuAD v{dataset.version}, {len(dataset)} questions"
-    table = Table(title=title)
-    table.add_column("metric")
-    table.add_column("official", justify="right")
-    table.add_column("es", justify="right")
-    for key, value in result["official"].items():
-        other = result["es"].get(key)
-        table.add_row(key, _fmt(key, value), _fmt(key, other))
+    from destila.cli._render import metrics_table
+
     caption = []
     if dataset.dropped_placeholders:
         caption.append(f"{dataset.dropped_placeholders} placeholder gold answers dropped")
     caption.append("es: Spanish articles and all Unicode punctuation removed")
-    table.caption = "; ".join(caption)
-    Console().print(table)
+    title = f"{dataset.name} — SQuAD v{dataset.version}, {len(dataset)} questions"
+    Console().print(metrics_table(title, result, "; ".join(caption)))
 
 
-def _fmt(key: str, value) -> str:
-    if value is None:
-        return "-"
-    if key.endswith("total"):
-        return str(value)
-    if key.endswith("thresh"):
-        return f"{value:.4f}"
-    return f"{value:.2f}"

@@ -21,7 +21,9 @@ def trim_vocab_command(
         list[str],
         typer.Option(
             "--corpus",
-            help="Text to keep pieces for (repeatable): a dataset (a file, or a name such as squad-es-v1.1:dev-small@train) a .txt file, or wordfreq:LANG:N (the N most frequent words of a language, e.g. wordfreq:es:100000).",
+            help="Text to keep pieces for (repeatable): a dataset (a file, or a name such as "
+            "squad-es-v1.1:dev-small@train), a .txt file, or wordfreq:LANG:N (the N most frequent words of a "
+            "language, e.g. wordfreq:es:100000).",
         ),
     ],
     out: Annotated[Path, typer.Option("--out", help="Folder for the trimmed model (new or empty).")],

@@ -23,7 +23,7 @@ class LayerMap:
         if not pairs:
             raise ConfigError("layer_map: no layer pairs")
         seen = set()
-        for s, t in pairs:
+        for s, _ in pairs:
             if s in seen:
                 raise ConfigError(f"layer_map: student layer {s} is mapped twice")
             seen.add(s)
