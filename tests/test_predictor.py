@@ -20,16 +20,14 @@ QUESTIONS = ["¿Cuándo abrió el Prado?", "¿Dónde construyó el nido?", "¿Cu
 
 def same(a: dict, b: dict) -> bool:
     """Same answer and span, score equal up to float noise (padding changes the last bits)."""
-    return (a["answer"], a["start"], a["end"]) == (b["answer"], b["start"], b["end"]) and a[
-        "score"
-    ] == pytest.approx(b["score"], rel=1e-4)
+    return (a["answer"], a["start"], a["end"]) == (b["answer"], b["start"], b["end"]) and a["score"] == pytest.approx(
+        b["score"], rel=1e-4
+    )
 
 
 @pytest.fixture(scope="module")
 def predictor(tiny_qa_model_dir):
-    return Predictor.from_pretrained(
-        tiny_qa_model_dir, threads=1, batch_size=4, max_seq_len=64, doc_stride=16
-    )
+    return Predictor.from_pretrained(tiny_qa_model_dir, threads=1, batch_size=4, max_seq_len=64, doc_stride=16)
 
 
 def test_output_structure_follows_the_pipeline(predictor):
@@ -69,9 +67,7 @@ def test_batch_size_and_order_do_not_change_answers(tiny_qa_model_dir, predictor
     a = predictor(question=questions, context=contexts, top_k=2)
     b = single(question=questions, context=contexts, top_k=2)
     for x, y in zip(a, b):
-        assert [(r["answer"], r["start"], r["end"]) for r in x] == [
-            (r["answer"], r["start"], r["end"]) for r in y
-        ]
+        assert [(r["answer"], r["start"], r["end"]) for r in x] == [(r["answer"], r["start"], r["end"]) for r in y]
         np.testing.assert_allclose([r["score"] for r in x], [r["score"] for r in y], rtol=1e-4)
 
 
@@ -82,6 +78,8 @@ def test_bad_inputs_raise_clear_errors(predictor):
         predictor(question="", context="b")
     with pytest.raises(ConfigError, match="2 questions but 1 contexts"):
         predictor(question=["a", "b"], context=["c"])
+    with pytest.raises(ConfigError, match="max_answer_len"):
+        predictor(question="a", context="b", max_answer_len=0)
     with pytest.raises(ConfigError, match="doc_stride"):
         predictor(question="a", context="b", doc_stride=100)
     with pytest.raises(DestilaError):
@@ -125,3 +123,15 @@ def test_runner_hook_picks_onnx_for_exported_folders(tmp_path, monkeypatch):
     assert isinstance(runner, FakeOnnxRunner) and made == {"folder": str(tmp_path), "threads": 3}
     with pytest.raises(ConfigError, match="CPU"):
         predictor_module._make_runner(str(tmp_path), device="cuda")
+
+
+def test_batches_respect_window_and_token_limits(predictor):
+    p = Predictor(predictor.runner, predictor.tokenizer, batch_size=4, max_batch_tokens=1000)
+    lengths = np.array([1200, 384, 384, 300, 200, 200, 200, 200, 200, 100])
+    batches = p._batches(lengths)
+    assert batches[0] == (0, 1)  # a window longer than the budget still runs, alone
+    assert [lo for lo, _ in batches[1:]] == [hi for _, hi in batches[:-1]] and batches[-1][1] == len(lengths)
+    for lo, hi in batches[1:]:
+        assert hi - lo <= 4 and lengths[lo] * (hi - lo) <= 1000
+    unlimited = Predictor(predictor.runner, predictor.tokenizer, batch_size=4, max_batch_tokens=None)
+    assert unlimited._batches(lengths) == [(0, 4), (4, 8), (8, 10)]

@@ -132,9 +132,12 @@ class Predictor:
         doc_stride: int = 128,
         max_question_len: int = 64,
         max_answer_len: int = 15,
+        max_batch_tokens: int | None = 2048,
     ):
         if batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
+        if max_batch_tokens is not None and max_batch_tokens < 1:
+            raise ConfigError(f"max_batch_tokens must be at least 1, got {max_batch_tokens}")
         if not getattr(tokenizer, "is_fast", False):
             raise ConfigError("the predictor needs a fast tokenizer (character offsets)")
         model_max = getattr(tokenizer, "model_max_length", None)
@@ -143,15 +146,14 @@ class Predictor:
         self.runner = runner
         self.tokenizer = tokenizer
         self.batch_size = batch_size
+        self.max_batch_tokens = max_batch_tokens
         self.max_seq_len = max_seq_len
         self.doc_stride = doc_stride
         self.max_question_len = max_question_len
         self.max_answer_len = max_answer_len
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.cls_id = tokenizer.cls_token_id
-        self.feed_token_types = uses_token_type_ids(tokenizer) and getattr(
-            runner, "uses_token_type_ids", True
-        )
+        self.feed_token_types = uses_token_type_ids(tokenizer) and getattr(runner, "uses_token_type_ids", True)
 
     @classmethod
     def from_pretrained(
@@ -164,6 +166,7 @@ class Predictor:
         max_question_len: int = 64,
         max_answer_len: int = 15,
         device: str = "cpu",
+        max_batch_tokens: int | None = 2048,
     ) -> Predictor:
         """Load a QA model folder, hub id, `offline:` name or exported ONNX folder with its tokenizer."""
         from destila.models.hub import load_tokenizer, resolve_model
@@ -171,7 +174,9 @@ class Predictor:
         folder = resolve_model(model_or_folder)
         tokenizer = load_tokenizer(folder)
         runner = _make_runner(folder, threads=threads, device=device)
-        return cls(runner, tokenizer, batch_size, max_seq_len, doc_stride, max_question_len, max_answer_len)
+        return cls(
+            runner, tokenizer, batch_size, max_seq_len, doc_stride, max_question_len, max_answer_len, max_batch_tokens
+        )
 
     # -- the pipeline-compatible call -------------------------------------------------------------------------
 
@@ -224,11 +229,14 @@ class Predictor:
         progress: bool = False,
     ) -> list[ExamplePrediction]:
         """Predictions for each pair, in order (answers, null score, best span score)."""
-        max_seq_len = max_seq_len or self.max_seq_len
+        if max_seq_len is None:
+            max_seq_len = self.max_seq_len
         if doc_stride is None:
             doc_stride = min(self.doc_stride, max_seq_len // 2)
-        max_answer_len = max_answer_len or self.max_answer_len
-        max_question_len = max_question_len or self.max_question_len
+        if max_answer_len is None:
+            max_answer_len = self.max_answer_len
+        if max_question_len is None:
+            max_question_len = self.max_question_len
         if doc_stride > max_seq_len:
             raise ConfigError(f"doc_stride ({doc_stride}) is larger than max_seq_len ({max_seq_len})")
         if max_answer_len < 1:
@@ -283,6 +291,19 @@ class Predictor:
             null_odds[ex.id] = p.null_odds
         return predictions, null_odds
 
+    def _batches(self, sorted_lengths: np.ndarray) -> list[tuple[int, int]]:
+        """Consecutive (lo, hi) ranges of the longest-first windows: at most `batch_size` windows and, padded,
+        at most `max_batch_tokens` tokens (a single window may exceed it). Moderate batches run fastest on a few
+        CPU cores: big enough for efficient matrix products, small enough to stay in cache."""
+        out, lo, n = [], 0, len(sorted_lengths)
+        while lo < n:
+            hi = min(lo + self.batch_size, n)
+            if self.max_batch_tokens is not None:
+                hi = min(hi, lo + max(1, self.max_batch_tokens // max(1, int(sorted_lengths[lo]))))
+            out.append((lo, hi))
+            lo = hi
+        return out
+
     def _run(self, windows: Windows, n_best: int, max_answer_len: int, advance) -> list[WindowResult]:
         """Run every window through the model, longest first, in dynamically padded batches; keep candidates."""
         lengths = np.fromiter((len(ids) for ids in windows.input_ids), dtype=np.int64, count=len(windows))
@@ -290,8 +311,8 @@ class Predictor:
         results: list[WindowResult | None] = [None] * len(windows)
         types = windows.token_type_ids if self.feed_token_types else None
         done_examples = 0
-        for lo in range(0, len(order), self.batch_size):
-            rows = order[lo : lo + self.batch_size]
+        for lo, hi in self._batches(lengths[order]):
+            rows = order[lo:hi]
             width = int(lengths[rows].max())
             ids = np.full((len(rows), width), self.pad_id, dtype=np.int64)
             mask = np.zeros((len(rows), width), dtype=np.int64)
@@ -329,7 +350,7 @@ class Predictor:
                     scores=cand.scores[j],
                 )
             # progress in examples: count those whose windows are all done is costly; approximate by share
-            finished = round((lo + len(rows)) / len(order) * (windows.example_index[-1] + 1))
+            finished = round(hi / len(order) * (windows.example_index[-1] + 1))
             advance(finished - done_examples)
             done_examples = finished
         return results  # type: ignore[return-value]
