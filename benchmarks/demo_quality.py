@@ -42,6 +42,20 @@ def total_steps(folder: Path) -> int:
     return int(sum(metrics["steps"].values()))
 
 
+def reset_baseline(out: Path, steps: int) -> None:
+    """Drop an earlier baseline trained for another number of steps (and its scores), so it is trained anew."""
+    import yaml
+
+    config = out / "baseline" / "destila_config.yaml"
+    if not config.exists():
+        return
+    if yaml.safe_load(config.read_text())["train"].get("max_steps") == steps:
+        return
+    shutil.rmtree(out / "baseline")
+    for folder in (out / "eval").glob("*/label-only_student"):
+        shutil.rmtree(folder)
+
+
 def label_only_body(student_body: dict) -> dict:
     body = copy.deepcopy(student_body)
     body["loss"] = {**body.get("loss", {}), "ce": 1.0, "kd": 0.0, "hidden": 0.0, "attention": 0.0,
@@ -91,6 +105,7 @@ def main() -> None:
         label_sps = None
         baseline_steps = distill_steps
     body.setdefault("train", {})["max_steps"] = baseline_steps
+    reset_baseline(cfg.out, baseline_steps)
     cfg.baseline = body
     log(f"label-only baseline: {baseline_steps} steps (distillation: {distill_steps} steps at {distill_sps:.2f} s; "
         f"label-only {label_sps and f'{label_sps:.2f}'} s a step)")
@@ -104,6 +119,7 @@ def main() -> None:
         "distill_seconds_per_step": distill_sps,
         "baseline_steps": baseline_steps,
         "baseline_seconds_per_step": seconds_per_step(cfg.out / "baseline"),
+        "cost_per_step_ratio": distill_sps / seconds_per_step(cfg.out / "baseline"),
         "report": report,
         "benchmark_minutes": round((time.perf_counter() - started) / 60, 1),
     }
@@ -125,7 +141,8 @@ def markdown(result: dict) -> str:
         "",
         f"Distillation: {result['distill_steps']} steps at {result['distill_seconds_per_step']:.2f} s a step. "
         f"Label-only baseline: {result['baseline_steps']} steps at {result['baseline_seconds_per_step']:.2f} s a "
-        f"step (matched on {result['match']}).",
+        f"step (matched on {result['match']}): a distillation step costs {result['cost_per_step_ratio']:.2f}x a "
+        "label-only step.",
         "",
     ]
     header = "| model | parameters | x fewer than teacher | q/s | x teacher speed |"

@@ -402,3 +402,30 @@ def test_batch_order_does_not_depend_on_the_number_of_processes():
     assert padding(grouped) < padding(plain) / 2
     with pytest.raises(ConfigError, match="train.batch_size"):
         BatchPlan(lengths[:3], per_process=4, num_processes=1, grad_accum=1, seed=3)
+
+
+def test_distilled_student_answers_the_same_through_transformers_5_2_pipeline(teacher_dir, qa_file, tmp_path):
+    """The saved student is a plain QA folder: transformers 5.2.0's own question-answering pipeline (in the
+    reference environment) loads it unchanged and gives the answers destila's Predictor gives."""
+    from destila.infer.predictor import Predictor
+    from test_predictor_parity import REF_SCRIPT, ref_python
+
+    python = ref_python()
+    assert python.exists(), f"reference environment not found at {python}: run `make ref-env`"
+    out = run_distill(distill_cfg(teacher_dir, qa_file, tmp_path / "run", max_steps=6))
+    contexts = [SPANISH_TEXT[i] + " " + SPANISH_TEXT[(i + 3) % len(SPANISH_TEXT)] for i, _, _ in QUESTIONS]
+    cases = [{"model": "student", "question": q, "context": c, "kwargs": {"top_k": 2}}
+             for (_, q, _), c in zip(QUESTIONS, contexts)]
+    spec = tmp_path / "cases.json"
+    spec.write_text(json.dumps({"models": {"student": str(out)}, "cases": cases}), encoding="utf-8")
+    proc = subprocess.run([str(python), str(REF_SCRIPT), str(spec), str(tmp_path / "ref.json")],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ref = json.loads((tmp_path / "ref.json").read_text(encoding="utf-8"))
+    assert ref["transformers"] == "5.2.0"
+    ours = Predictor.from_pretrained(str(out))(question=[c["question"] for c in cases], context=contexts, top_k=2)
+    for mine, theirs in zip(ours, ref["results"]):
+        assert [(a["answer"], a["start"], a["end"]) for a in mine] == [
+            (a["answer"], a["start"], a["end"]) for a in theirs
+        ]
+        assert [a["score"] for a in mine] == pytest.approx([a["score"] for a in theirs], rel=1e-3)
