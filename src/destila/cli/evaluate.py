@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from destila.cli import app
+from destila.cli._common import DataDirOption, DataOption, FoldOption
 
 
 @app.command("evaluate")
@@ -20,21 +21,12 @@ def evaluate_command(
             "--model", help="QA model: a folder, a hub id, offline:NAME, or an exported ONNX folder."
         ),
     ],
-    data: Annotated[
-        str,
-        typer.Option(
-            "--data",
-            help="Dataset: a file or a name with optional :SPLIT and @train / @eval fold, "
-            "e.g. squad-es-v1.1:dev-small@eval.",
-        ),
-    ],
+    data: DataOption,
     out: Annotated[
         Path, typer.Option("--out", help="Folder for predictions.json, null_odds.json, metrics.json.")
     ],
-    fold: Annotated[str | None, typer.Option("--fold", help="Keep one fold: train or eval.")] = None,
-    data_dir: Annotated[
-        Path | None, typer.Option("--data-dir", help="Local data folder (default: DESTILA_DATA_DIR).")
-    ] = None,
+    fold: FoldOption = None,
+    data_dir: DataDirOption = None,
     threads: Annotated[
         int | None, typer.Option("--threads", help="CPU threads (default: all).", min=1)
     ] = None,
@@ -93,7 +85,7 @@ def _write_json(path: Path, value) -> None:
 def _print_table(metrics: dict, dataset, model: str, per_second: float, out: Path) -> None:
     from rich.console import Console
 
-    from destila.cli._render import metrics_table
+    from destila.cli._common import metrics_table
 
     table = metrics_table(f"{model} on {dataset.name} — SQuAD v{dataset.version}, {len(dataset)} questions",
                           metrics, f"{per_second:.1f} questions/s; written to {out}")

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from destila.cli import app
+from destila.cli._common import DataDirOption, DataOption, FoldOption
 from destila.errors import DataError
 
 
@@ -59,21 +60,12 @@ def _read_json_object(path: Path, what: str) -> dict:
 
 @app.command("score")
 def score_command(
-    data: Annotated[
-        str,
-        typer.Option(
-            "--data",
-            help="Dataset: a file or a name with optional :SPLIT and @train / @eval fold, "
-            "e.g. squad-es-v1.1:dev-small@eval.",
-        ),
-    ],
+    data: DataOption,
     predictions: Annotated[
         Path, typer.Option("--predictions", help="JSON object: question id -> answer text.")
     ],
-    fold: Annotated[str | None, typer.Option("--fold", help="Keep one fold: train or eval.")] = None,
-    data_dir: Annotated[
-        Path | None, typer.Option("--data-dir", help="Local data folder (default: DESTILA_DATA_DIR).")
-    ] = None,
+    fold: FoldOption = None,
+    data_dir: DataDirOption = None,
     null_odds: Annotated[
         Path | None,
         typer.Option("--null-odds", help="JSON object: question id -> no-answer score (v2.0 datasets)."),
@@ -102,7 +94,7 @@ def score_command(
 def _print_table(result: dict, dataset) -> None:
     from rich.console import Console
 
-    from destila.cli._render import metrics_table
+    from destila.cli._common import metrics_table
 
     caption = []
     if dataset.dropped_placeholders:

@@ -1,6 +1,24 @@
-"""Terminal tables shared by the verbs."""
+"""Options and terminal tables shared by the verbs."""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+DataOption = Annotated[
+    str,
+    typer.Option(
+        "--data",
+        help="Dataset: a file or a name with optional :SPLIT and @train / @eval fold, "
+        "e.g. squad-es-v1.1:dev-small@eval.",
+    ),
+]
+FoldOption = Annotated[str | None, typer.Option("--fold", help="Keep one fold: train or eval.")]
+DataDirOption = Annotated[
+    Path | None, typer.Option("--data-dir", help="Local data folder (default: DESTILA_DATA_DIR).")
+]
 
 
 def _fmt(key: str, value) -> str:
