@@ -241,7 +241,8 @@ def write_doc(result: dict, out_dir: Path) -> None:
         "",
         (
             f"Questions: the first {bench['questions']} of `{bench['dataset']}` (SQuAD-es v1.1-small, eval fold), "
-            "the same for every model. Models: random weights at the paper's shapes (teacher RoBERTa-large 24 layers / 1024 / "
+            "the same for every model. Models: random weights at the paper's shapes "
+            "(teacher RoBERTa-large 24 layers / 1024 / "
             "16 heads / FFN 4096; student 6 layers / 512 / 16 heads / FFN 3072; vocabulary 50,262) with a byte-level "
             f"BPE tokenizer trained on the shared SQuAD-es text ({result['tokenizer_pieces']:,} pieces learnt of a "
             "50,262 target). EM/F1 of random weights mean nothing; the speed does not depend on the weights."
