@@ -203,9 +203,10 @@ class Runner:
 
 
 def _train_resumable(run, cfg, folder: Path):
-    # A folder with checkpoints but no stage.json is a run that was killed: continue it.
-    resume = folder.exists() and any(folder.glob("checkpoint*"))
-    return run(cfg, resume=resume)
+    from destila.train.loop import _latest_checkpoint
+
+    # A folder with a checkpoint but no stage.json is a run that was killed: continue it.
+    return run(cfg, resume=_latest_checkpoint(folder) is not None)
 
 
 def run_pipeline(cfg: PipelineConfig, log=print) -> dict:
