@@ -57,6 +57,8 @@ def build_tokenizer(out: Path, data_dir: Path):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
+    from destila.models.offline import SPECIAL_TOKENS
+
     if (out / "tokenizer.json").exists():
         return PreTrainedTokenizerFast.from_pretrained(out)
     specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
@@ -73,14 +75,8 @@ def build_tokenizer(out: Path, data_dir: Path):
     tok.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0), trim_offsets=True)
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok,
-        bos_token="<s>",
-        eos_token="</s>",
-        sep_token="</s>",
-        cls_token="<s>",
-        unk_token="<unk>",
-        pad_token="<pad>",
-        mask_token="<mask>",
         model_max_length=512,
+        **SPECIAL_TOKENS,
     )
     fast.model_input_names = ["input_ids", "attention_mask"]
     fast.save_pretrained(out)

@@ -10,6 +10,7 @@ import torch
 
 from destila.cli import main
 from destila.errors import ConfigError
+from destila.models.offline import SPECIAL_TOKENS
 from destila.models.trim import TRIM_RECORD, trim_vocabulary
 from tiny import SPANISH_TEXT, build_tiny_bert_qa
 
@@ -32,8 +33,7 @@ def _unigram_tokenizer(out_dir):
         single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", 0), ("</s>", 2)]
     )
     return PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", cls_token="<s>", sep_token="</s>",
-        pad_token="<pad>", unk_token="<unk>", mask_token="<mask>", model_max_length=512,
+        tokenizer_object=tok, model_max_length=512, **SPECIAL_TOKENS
     )
 
 
@@ -51,8 +51,7 @@ def _bpe_tokenizer(out_dir):
     tok.train_from_iterator(SPANISH_TEXT * 4, trainer)
     tok.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0), trim_offsets=True)
     return PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", cls_token="<s>", sep_token="</s>",
-        pad_token="<pad>", unk_token="<unk>", mask_token="<mask>", model_max_length=512,
+        tokenizer_object=tok, model_max_length=512, **SPECIAL_TOKENS
     )
 
 

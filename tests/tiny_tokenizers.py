@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from destila.models.offline import SPECIAL_TOKENS
 from tiny import SPANISH_TEXT
 
 EXTRA_TEXT = [
@@ -43,14 +44,8 @@ def build_bpe_tokenizer(vocab_size: int = 700):
     )
     return PreTrainedTokenizerFast(
         tokenizer_object=tok,
-        bos_token="<s>",
-        eos_token="</s>",
-        cls_token="<s>",
-        sep_token="</s>",
-        pad_token="<pad>",
-        unk_token="<unk>",
-        mask_token="<mask>",
         model_max_length=512,
+        **SPECIAL_TOKENS,
     )
 
 
@@ -74,12 +69,6 @@ def build_unigram_tokenizer(vocab_size: int = 400):
     )
     return PreTrainedTokenizerFast(
         tokenizer_object=tok,
-        bos_token="<s>",
-        eos_token="</s>",
-        cls_token="<s>",
-        sep_token="</s>",
-        pad_token="<pad>",
-        unk_token="<unk>",
-        mask_token="<mask>",
         model_max_length=512,
+        **SPECIAL_TOKENS,
     )
