@@ -148,7 +148,14 @@ def test_train_labels_point_at_the_answer(tokenizer, max_length, stride):
             assert 0 < s <= e and om[s] is not None and om[e] is not None
             assert LONG_CONTEXT[om[s][0] : om[e][1]].strip() == ans.text
             found[i] += 1
-    assert all(found), [examples[i].answers[0].text for i, f in enumerate(found) if not f]
+    # Consecutive windows share `stride` context tokens, so an answer of at most that many tokens lies whole in
+    # some window and must be labelled there (how many tokens an answer takes depends on the trained vocabulary).
+    offsets = tokenizer(LONG_CONTEXT, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+    for i, ex in enumerate(examples):
+        a = ex.answers[0]
+        n_tokens = sum(1 for b, e in offsets if b < a.start + len(a.text) and a.start < e)
+        assert found[i] or n_tokens > stride, (a.text, n_tokens)
+    assert sum(found) >= len(examples) // 2
     assert boundary_cases > 0  # some answers cross a window edge and are labelled at CLS there
 
 
