@@ -80,7 +80,7 @@ def _check(cond: bool, name: str, message: str, value: Any) -> None:
         raise ConfigError(f"{name} {message}, got {value!r}")
 
 
-MIXED_PRECISION = ("no", "fp16", "bf16")
+MIXED_PRECISION = ("no", "fp16", "bf16", "auto")
 
 
 @dataclass
@@ -107,13 +107,17 @@ class TrainConfig:
     eval_batch_size: int = _doc(32, "questions' windows per batch during evaluation")
     grad_accum: int = _doc(1, "micro-batches accumulated per optimiser step")
     max_grad_norm: float = _doc(1.0, "gradient clipping norm (0 disables clipping)")
-    mixed_precision: str = _doc("no", "no | fp16 (GPU) | bf16")
+    mixed_precision: str = _doc(
+        "no", "no | fp16 (GPU) | bf16 | auto (bf16 where the GPU or CPU computes it natively, else no)")
     seed: int = _doc(42, "seed for weights of new layers, data order and dropout")
     eval_every: int = _doc(0, "evaluate every N optimiser steps (0: only at the end of each stage)")
     save_every: int = _doc(0, "checkpoint every N optimiser steps (0: only at the end of each stage)")
     log_every: int = _doc(10, "log the loss terms every N optimiser steps")
     keep_checkpoints: int = _doc(2, "how many step checkpoints to keep (oldest deleted first)")
     threads: int | None = _doc(None, "torch CPU threads per process (None: torch's default)")
+    attention_dropout: float | None = _doc(
+        None, "attention-probability dropout while training (None: the model's own); 0 is much faster on CPU")
+    hidden_dropout: float | None = _doc(None, "hidden-state dropout while training (None: the model's own)")
     freeze_embeddings: bool = _doc(False, "keep the word embedding matrix fixed (faster on CPU for big vocabularies)")
     max_train_examples: int | None = _doc(None, "use only the first N training questions")
     max_eval_examples: int | None = _doc(None, "score only the first N dev questions")
@@ -146,6 +150,9 @@ class TrainConfig:
         _check(self.max_grad_norm >= 0, p + "max_grad_norm", "must be >= 0", self.max_grad_norm)
         _check(self.mixed_precision in MIXED_PRECISION, p + "mixed_precision", f"must be one of {MIXED_PRECISION}",
                self.mixed_precision)
+        for name in ("attention_dropout", "hidden_dropout"):
+            value = getattr(self, name)
+            _check(value is None or 0 <= value < 1, p + name, "must be in [0, 1)", value)
         for name in ("eval_every", "save_every"):
             _check(getattr(self, name) >= 0, p + name, "must be >= 0", getattr(self, name))
         _check(self.log_every > 0, p + "log_every", "must be > 0", self.log_every)

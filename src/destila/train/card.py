@@ -34,7 +34,9 @@ def model_card(*, kind: str, cfg, stages: list[dict], metrics: dict, student_con
         f"{train.max_query_length} tokens"),
         (f"- **Optimiser**: AdamW, weight decay {train.weight_decay}, eps {train.adam_eps}, linear schedule, "
         f"clip {train.max_grad_norm}, batch {train.batch_size} x {metrics.get('num_processes', 1)} process(es) x "
-        f"{train.grad_accum} accumulation, mixed precision {train.mixed_precision}, seed {train.seed}"),
+        f"{train.grad_accum} accumulation, mixed precision {_precision(train, metrics)}, seed {train.seed}"),
+        (f"- **Dropout while training**: attention {_rate(train.attention_dropout)}, "
+         f"hidden {_rate(train.hidden_dropout)}"),
         "",
         "## Stages",
         "",
@@ -83,3 +85,12 @@ def model_card(*, kind: str, cfg, stages: list[dict], metrics: dict, student_con
         "",
     ]
     return "\n".join(lines)
+
+
+def _precision(train, metrics: dict) -> str:
+    used = metrics.get("mixed_precision")
+    return f"{train.mixed_precision} ({used})" if used and used != train.mixed_precision else train.mixed_precision
+
+
+def _rate(value: float | None) -> str:
+    return "the model's own" if value is None else str(value)

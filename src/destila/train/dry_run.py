@@ -17,6 +17,7 @@ from pathlib import Path
 
 from destila.config import DistillConfig, TrainConfig, config_to_dict, load_recipe
 from destila.errors import ConfigError
+from destila.train.precision import resolve_mixed_precision
 
 SPANISH = [
     "En el año 929, Abderramán III se proclamó califa en Córdoba.",
@@ -229,9 +230,11 @@ def dry_run(cfg: TrainConfig | DistillConfig, workdir: str | Path | None = None,
         grad_accum=min(train.grad_accum, 2), max_steps=steps, epochs=1.0, eval_every=0, save_every=steps,
         log_every=1, keep_checkpoints=1, threads=1, max_train_examples=24, max_eval_examples=8,
         mixed_precision="no" if train.mixed_precision == "fp16" and not torch.cuda.is_available()
-        else train.mixed_precision, progress=False,
+        else resolve_mixed_precision(train.mixed_precision), progress=False,
     )
-    if tiny_train.mixed_precision != train.mixed_precision:
+    if train.mixed_precision == "auto":
+        ok(f"mixed precision auto: {tiny_train.mixed_precision} on this machine")
+    elif tiny_train.mixed_precision != train.mixed_precision:
         ok(f"mixed precision {train.mixed_precision} needs a GPU: the stand-in run uses fp32")
 
     if isinstance(cfg, DistillConfig):

@@ -31,8 +31,10 @@ from destila.config import DistillConfig, TrainConfig, config_to_dict, save_conf
 from destila.distill.losses import DistillationLoss, task_loss, token_mask
 from destila.distill.outputs import QAOutputs, run_qa_model
 from destila.errors import ConfigError
+from destila.models.dropout import set_dropout
 from destila.train.batches import BatchPlan, TrainFeatures, build_train_features, collate
 from destila.train.card import model_card
+from destila.train.precision import resolve_mixed_precision
 from destila.train.runlog import RunLog
 from destila.train.teacher_cache import TeacherLogitsCache, cache_key
 
@@ -184,8 +186,9 @@ def train_stages(
         AcceleratorState._reset_state(reset_partial_state=False)
     # cpu=True without CUDA: processes started by `accelerate launch --multi_gpu` / torchrun then form a gloo
     # group (accelerate's `--cpu` launcher starts one process unless MPI is set up).
+    precision = resolve_mixed_precision(cfg.mixed_precision)
     accelerator = Accelerator(
-        mixed_precision=cfg.mixed_precision, gradient_accumulation_steps=cfg.grad_accum, kwargs_handlers=handlers,
+        mixed_precision=precision, gradient_accumulation_steps=cfg.grad_accum, kwargs_handlers=handlers,
         cpu=not torch.cuda.is_available(),
     )
     main = accelerator.is_main_process
@@ -221,6 +224,7 @@ def train_stages(
     device = accelerator.device
     frozen = FrozenTeacher(teacher, device) if teacher is not None else None
     student = student.float()
+    set_dropout(student, attention=cfg.attention_dropout, hidden=cfg.hidden_dropout)
     if cfg.freeze_embeddings:
         student.get_input_embeddings().weight.requires_grad_(False)
 
@@ -232,6 +236,7 @@ def train_stages(
         "global_step": 0,
         "stages": [],
         "started": time.time(),
+        "mixed_precision": precision,
     }
     prev_loss_fn = None
     for stage in stages:
@@ -601,6 +606,7 @@ def _finish(out, student, tokenizer, recipe, run, features, num_processes, sourc
         "evals": run["evals"],
         "train_windows": len(features),
         "num_processes": num_processes,
+        "mixed_precision": run["mixed_precision"],
         "steps": {s["name"]: s["steps"] for s in run["stages"]},
         "final_train_loss": last_train.get("loss"),
         "runtime_s": round(time.time() - run["started"], 1),

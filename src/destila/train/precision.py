@@ -1,0 +1,37 @@
+"""Which mixed precision a run uses: `auto` picks bf16 where the hardware computes it natively.
+
+On a CPU with AVX512-BF16 or AMX, bf16 autocast roughly halves the time of a training step; on other CPUs bf16 is
+emulated and slower than fp32, so `auto` stays in fp32 there. On a GPU, `auto` takes bf16 when the GPU supports it.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import torch
+
+CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_has_native_bf16() -> bool:
+    """True when the CPU advertises bf16 arithmetic (Linux /proc/cpuinfo flags; False where unknown)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            flags = set(line.split(":", 1)[1].split())
+            return any(flag in flags for flag in CPU_BF16_FLAGS)
+    return False
+
+
+def resolve_mixed_precision(setting: str) -> str:
+    """`no`, `fp16` or `bf16` for accelerate; `auto` becomes bf16 or no for this machine."""
+    if setting != "auto":
+        return setting
+    if torch.cuda.is_available():
+        return "bf16" if torch.cuda.is_bf16_supported() else "no"
+    return "bf16" if cpu_has_native_bf16() else "no"
