@@ -37,6 +37,17 @@ def seconds_per_step(folder: Path) -> float:
     return sum(times) / len(times)
 
 
+def train_seconds(folder: Path) -> float:
+    """Wall-clock time of a finished run's optimiser steps, from its training log (step counts times step times)."""
+    records = [json.loads(line) for line in (folder / "training_log.jsonl").read_text().splitlines() if line]
+    total, previous = 0.0, 0
+    for r in records:
+        if r.get("type") == "train" and "seconds_per_step" in r:
+            total += (r["global_step"] - previous) * r["seconds_per_step"]
+            previous = r["global_step"]
+    return total
+
+
 def total_steps(folder: Path) -> int:
     metrics = json.loads((folder / "metrics.json").read_text())
     return int(sum(metrics["steps"].values()))
@@ -71,7 +82,7 @@ def main() -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--match", choices=["time", "steps"], default="time",
                         help="give the label-only student the distillation's wall-clock time, or its step count")
-    parser.add_argument("--probe-steps", type=int, default=12, help="label-only steps timed to match the time")
+    parser.add_argument("--probe-steps", type=int, default=30, help="label-only steps timed to match the time")
     parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks" / "demo_quality"))
     args = parser.parse_args()
 
@@ -100,7 +111,7 @@ def main() -> None:
         run_distill(_build(DistillConfig, probe, "probe"))
         label_sps = seconds_per_step(probe_dir)
         shutil.rmtree(probe_dir, ignore_errors=True)
-        baseline_steps = max(1, round(distill_steps * distill_sps / label_sps))
+        baseline_steps = max(1, round(train_seconds(student_dir) / label_sps))
     else:
         label_sps = None
         baseline_steps = distill_steps
@@ -122,6 +133,8 @@ def main() -> None:
         "baseline_steps": baseline_steps,
         "baseline_seconds_per_step": seconds_per_step(cfg.out / "baseline"),
         "cost_per_step_ratio": distill_sps / seconds_per_step(cfg.out / "baseline"),
+        "distill_train_seconds": round(train_seconds(student_dir), 1),
+        "baseline_train_seconds": round(train_seconds(cfg.out / "baseline"), 1),
         "report": report,
         "benchmark_minutes": round((time.perf_counter() - started) / 60, 1),
     }
@@ -146,6 +159,9 @@ def markdown(result: dict) -> str:
         f"Label-only baseline: {result['baseline_steps']} steps at {result['baseline_seconds_per_step']:.2f} s a "
         f"step (matched on {result['match']}): a distillation step costs {result['cost_per_step_ratio']:.2f}x a "
         "label-only step.",
+        "",
+        f"Training time (sum of logged step times): distillation {result['distill_train_seconds']:.0f} s, "
+        f"label-only {result['baseline_train_seconds']:.0f} s.",
         "",
     ]
     header = "| model | parameters | x fewer than teacher | q/s | x teacher speed |"
