@@ -26,10 +26,15 @@ from destila.pipeline import load_pipeline, run_pipeline
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def timed_records(folder: Path) -> list[dict]:
+    """The training-log records of a finished run that carry a step time."""
+    records = [json.loads(line) for line in (folder / "training_log.jsonl").read_text().splitlines() if line]
+    return [r for r in records if r.get("type") == "train" and "seconds_per_step" in r]
+
+
 def seconds_per_step(folder: Path) -> float:
     """Mean optimiser-step time of a finished run, from its training log (the first record, warm-up, left out)."""
-    records = [json.loads(line) for line in (folder / "training_log.jsonl").read_text().splitlines() if line]
-    times = [r["seconds_per_step"] for r in records if r.get("type") == "train" and "seconds_per_step" in r]
+    times = [r["seconds_per_step"] for r in timed_records(folder)]
     if len(times) > 1:
         times = times[1:]
     if not times:
@@ -39,12 +44,10 @@ def seconds_per_step(folder: Path) -> float:
 
 def train_seconds(folder: Path) -> float:
     """Wall-clock time of a finished run's optimiser steps, from its training log (step counts times step times)."""
-    records = [json.loads(line) for line in (folder / "training_log.jsonl").read_text().splitlines() if line]
     total, previous = 0.0, 0
-    for r in records:
-        if r.get("type") == "train" and "seconds_per_step" in r:
-            total += (r["global_step"] - previous) * r["seconds_per_step"]
-            previous = r["global_step"]
+    for r in timed_records(folder):
+        total += (r["global_step"] - previous) * r["seconds_per_step"]
+        previous = r["global_step"]
     return total
 
 
@@ -95,6 +98,7 @@ def main() -> None:
     student_dir = cfg.out / "student"
     distill_steps = total_steps(student_dir)
     distill_sps = seconds_per_step(student_dir)
+    distill_seconds = train_seconds(student_dir)
 
     body = label_only_body(cfg.student)
     if args.match == "time":
@@ -111,7 +115,7 @@ def main() -> None:
         run_distill(_build(DistillConfig, probe, "probe"))
         label_sps = seconds_per_step(probe_dir)
         shutil.rmtree(probe_dir, ignore_errors=True)
-        baseline_steps = max(1, round(train_seconds(student_dir) / label_sps))
+        baseline_steps = max(1, round(distill_seconds / label_sps))
     else:
         label_sps = None
         baseline_steps = distill_steps
@@ -121,6 +125,7 @@ def main() -> None:
     log(f"label-only baseline: {baseline_steps} steps (distillation: {distill_steps} steps at {distill_sps:.2f} s; "
         f"label-only {label_sps and f'{label_sps:.2f}'} s a step)")
     report = run_pipeline(cfg, log=log)
+    baseline_sps = seconds_per_step(cfg.out / "baseline")
 
     result = {
         "script": Path(sys.argv[0]).name,
@@ -131,9 +136,9 @@ def main() -> None:
         "distill_steps": distill_steps,
         "distill_seconds_per_step": distill_sps,
         "baseline_steps": baseline_steps,
-        "baseline_seconds_per_step": seconds_per_step(cfg.out / "baseline"),
-        "cost_per_step_ratio": distill_sps / seconds_per_step(cfg.out / "baseline"),
-        "distill_train_seconds": round(train_seconds(student_dir), 1),
+        "baseline_seconds_per_step": baseline_sps,
+        "cost_per_step_ratio": distill_sps / baseline_sps,
+        "distill_train_seconds": round(distill_seconds, 1),
         "baseline_train_seconds": round(train_seconds(cfg.out / "baseline"), 1),
         "report": report,
         "benchmark_minutes": round((time.perf_counter() - started) / 60, 1),

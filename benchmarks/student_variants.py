@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from destila.pipeline import _evaluate, load_pipeline
+from destila.pipeline import _evaluate, _slug, load_pipeline
 from destila.train.loop import run_distill
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,7 +39,7 @@ def main() -> None:
     result = {"name": args.name, "teacher": args.teacher, "overrides": args.overrides,
               "train_minutes": round((time.perf_counter() - started) / 60, 2)}
     for data in (cfg.eval_data, *cfg.heldout_data):
-        scored = _evaluate(cfg, Path(folder), data, cfg.out / "eval" / data.replace("@", "_").replace(":", "_"))
+        scored = _evaluate(cfg, Path(folder), data, cfg.out / "eval" / _slug(data))
         official = scored["metrics"]["official"]
         result[data] = {"f1": round(official["f1"], 2),
                         "em": round(official.get("exact_match", official.get("exact", 0.0)), 2)}
