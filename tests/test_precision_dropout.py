@@ -75,15 +75,21 @@ def test_auto_precision_follows_the_cpu(monkeypatch):
     assert precision.resolve_mixed_precision("auto") == "no"
 
 
-def test_cpu_flags_are_read_from_cpuinfo():
-    flags = ""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            flags = next((line for line in fh if line.startswith("flags")), "")
-    except OSError:
-        pass
-    expected = any(f in flags.split() for f in precision.CPU_BF16_FLAGS)
-    assert precision.cpu_has_native_bf16() is expected
+@pytest.mark.parametrize("flags, expected", [
+    ("fpu avx2 avx512f avx512_bf16 avx512_vnni", True),
+    ("fpu avx2 amx_tile amx_bf16 amx_int8", True),
+    ("fpu avx2 avx512f avx512bw avx512_vnni", False),  # AVX-512 without bf16: emulated, slower than fp32
+])
+def test_cpu_flags_are_read_from_cpuinfo(tmp_path, flags, expected):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nmodel name\t: x\nflags\t\t: {flags}\n\n", encoding="utf-8")
+    assert precision.cpu_has_native_bf16(cpuinfo) is expected
+
+
+def test_unreadable_cpuinfo_means_no_native_bf16(tmp_path):
+    assert precision.cpu_has_native_bf16(tmp_path / "missing") is False
+    (tmp_path / "noflags").write_text("processor\t: 0\n", encoding="utf-8")
+    assert precision.cpu_has_native_bf16(tmp_path / "noflags") is False
 
 
 @pytest.mark.parametrize("field, value", [("attention_dropout", 1.0), ("hidden_dropout", -0.1)])

@@ -14,11 +14,11 @@ import torch
 CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
-@functools.lru_cache(maxsize=1)
-def cpu_has_native_bf16() -> bool:
-    """True when the CPU advertises bf16 arithmetic (Linux /proc/cpuinfo flags; False where unknown)."""
+@functools.lru_cache(maxsize=4)
+def cpu_has_native_bf16(cpuinfo: str | Path = "/proc/cpuinfo") -> bool:
+    """True when the CPU advertises bf16 arithmetic (the `flags` line of Linux's cpuinfo; False where unknown)."""
     try:
-        text = Path("/proc/cpuinfo").read_text()
+        text = Path(cpuinfo).read_text()
     except OSError:
         return False
     for line in text.splitlines():
