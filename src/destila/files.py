@@ -1,0 +1,33 @@
+"""The names of the files destila reads and writes, in one place.
+
+A model folder is a plain Hugging Face folder (`config.json`, `model.safetensors`, tokenizer files) plus what
+destila adds beside it; an exported folder holds `model.onnx` (and other backends' artifacts) instead of weights.
+"""
+
+# Hugging Face model folders
+HF_CONFIG = "config.json"
+WEIGHTS = "model.safetensors"
+TOKENIZER = "tokenizer.json"
+
+# Training runs (destila train / distill)
+RUN_CONFIG = "destila_config.yaml"
+RUN_STATE = "destila_state.json"
+METRICS = "metrics.json"
+TRAINING_LOG = "training_log.jsonl"
+CHECKPOINTS = "checkpoints"
+BEST = "best"
+TEACHER_CACHE = "teacher_cache"
+MODEL_CARD = "README.md"
+
+# Evaluation outputs (destila evaluate, the pipeline)
+PREDICTIONS = "predictions.json"
+NULL_ODDS = "null_odds.json"
+
+# Exports (destila export)
+ONNX = "model.onnx"
+EXPORT_INFO = "export.json"
+PARITY = "parity.json"
+
+# Reports (destila bench, destila pipeline)
+REPORT_JSON = "report.json"
+REPORT_MD = "report.md"
