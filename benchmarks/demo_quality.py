@@ -110,7 +110,7 @@ def main() -> None:
         probe["teacher"] = cfg.teacher_folder()
         probe["train"] = {**cfg._train_fields(probe.get("train"), "baseline-probe"), "max_steps": args.probe_steps,
                           "log_every": 2, "save_every": 0, "eval_data": None}
-        from destila.train.loop import run_distill
+        from destila.train.recipe import run_distill
 
         run_distill(_build(DistillConfig, probe, "probe"))
         label_sps = seconds_per_step(probe_dir)

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from destila.pipeline import _evaluate, _slug, load_pipeline
-from destila.train.loop import run_distill
+from destila.train.recipe import run_distill
 
 ROOT = Path(__file__).resolve().parents[1]
 

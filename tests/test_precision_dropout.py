@@ -11,7 +11,7 @@ from destila.config import TrainConfig
 from destila.errors import ConfigError
 from destila.models.dropout import set_dropout
 from destila.train import precision
-from destila.train.loop import run_train
+from destila.train.recipe import run_train
 from test_train_loop import qa_file, teacher_dir, train_cfg  # noqa: F401  (fixtures)
 
 

@@ -19,7 +19,7 @@ from safetensors.torch import load_file
 
 from destila.config import DistillConfig, StageConfig, TrainConfig, config_to_dict
 from destila.errors import ConfigError
-from destila.train.loop import run_distill, run_train
+from destila.train.recipe import run_distill, run_train
 from tiny import SPANISH_TEXT, build_wordpiece_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]

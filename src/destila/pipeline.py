@@ -203,15 +203,15 @@ class Runner:
 
 
 def _train_resumable(run, cfg, folder: Path):
-    from destila.train.loop import _latest_checkpoint
+    from destila.train.state import latest_checkpoint
 
     # A folder with a checkpoint but no stage.json is a run that was killed: continue it.
-    return run(cfg, resume=_latest_checkpoint(folder) is not None)
+    return run(cfg, resume=latest_checkpoint(folder) is not None)
 
 
 def run_pipeline(cfg: PipelineConfig, log=print) -> dict:
     """Run every stage of `cfg` (skipping complete ones) and write report.md / report.json; returns the report."""
-    from destila.train.loop import run_distill, run_train
+    from destila.train.recipe import run_distill, run_train
 
     out = cfg.out
     check_data(cfg)  # a missing data set fails now, with what to pass, not after an hour of training

@@ -31,7 +31,7 @@ def distill_command(
         return
     from accelerate import PartialState
 
-    from destila.train.loop import run_distill
+    from destila.train.recipe import run_distill
 
     folder = run_distill(cfg, resume=resume)
     if PartialState().is_main_process:

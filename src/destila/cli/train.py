@@ -68,7 +68,7 @@ def train_command(
         return
     from accelerate import PartialState
 
-    from destila.train.loop import run_train
+    from destila.train.recipe import run_train
 
     folder = run_train(cfg, resume=resume)
     if PartialState().is_main_process:

@@ -205,7 +205,7 @@ def dry_run(cfg: TrainConfig | DistillConfig, workdir: str | Path | None = None,
             return dry_run(cfg, tmp, steps, echo)
     import torch
 
-    from destila.train.loop import distill_stages, train_stages
+    from destila.train.recipe import distill_stages, train_stages
 
     work = Path(workdir)
     checks: list[str] = []
@@ -275,7 +275,7 @@ def dry_run(cfg: TrainConfig | DistillConfig, workdir: str | Path | None = None,
         t_shape, _ = tiny_shapes(real, shape)
         build_tiny_model(real["model_type"], t_shape, tokenizer, model_dir, real["type_vocab_size"])
         stand_in = dataclasses.replace(tiny_train, model=str(model_dir))
-        from destila.train.loop import run_train
+        from destila.train.recipe import run_train
 
         out = run_train(stand_in)
         recipe_used = stand_in

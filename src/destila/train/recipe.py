@@ -1,0 +1,510 @@
+"""A training run, read top to bottom: `destila train` (fine-tune a QA model) and `destila distill` share it.
+
+    run = TrainingRun(cfg, recipe, stages, student=..., tokenizer=..., teacher=..., source=...)
+    run.run(resume)  =  setup  ->  for each stage: train it (step, log, evaluate-and-select, checkpoint)  ->  finish
+
+`run_train` and `run_distill` build the models and the stage list and hand them to a `TrainingRun`. Each stage is
+one optimiser and schedule over the same training windows. The run's record (evaluations, best, last, steps done)
+is a typed `RunState`; a checkpoint carries it with accelerate's state (weights, optimiser, scaler, RNG of every
+process), the schedule and the data position, so `resume=True` continues from the newest checkpoint exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from destila import files
+from destila.config import DistillConfig, TrainConfig, save_config
+from destila.distill.losses import DistillationLoss
+from destila.errors import ConfigError
+from destila.models.dropout import set_dropout
+from destila.train.batches import BatchPlan, TrainFeatures, build_train_features, collate
+from destila.train.card import model_card
+from destila.train.loop import (
+    FrozenTeacher,
+    StepMeter,
+    TrainModule,
+    carry_projections,
+    flat_scores,
+    linear_schedule,
+    param_groups,
+    progress_bar,
+    save_model_folder,
+)
+from destila.train.precision import resolve_mixed_precision
+from destila.train.runlog import RunLog
+from destila.train.state import (
+    Checkpoint,
+    Evaluation,
+    RunState,
+    Stage,
+    checkpoint_name,
+    json_default,
+    latest_checkpoint,
+    rotate_checkpoints,
+)
+from destila.train.teacher_cache import TeacherLogitsCache, cache_key
+
+# Called after every optimiser step with (stage name, step); tests use it to interrupt a run.
+StepHook = Callable[[str, int], None]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Entry points
+
+
+def run_train(cfg: TrainConfig, *, resume: bool = False, on_step: StepHook | None = None) -> Path:
+    """Fine-tune `cfg.model` on `cfg.train_data`; returns the output folder (a plain Hugging Face QA folder)."""
+    from destila.models.hub import load_qa_model, load_tokenizer
+
+    if not cfg.model:
+        raise ConfigError("train.model: name the model to fine-tune (folder, hub id or offline:NAME)")
+    _set_threads(cfg)
+    tokenizer = load_tokenizer(cfg.model)
+    student = load_qa_model(cfg.model).float()
+    stages = [Stage(0, "train", None, cfg.epochs, cfg.max_steps, cfg.learning_rate, cfg.warmup_ratio, True)]
+    return TrainingRun(cfg, cfg, stages, student=student, tokenizer=tokenizer, teacher=None, source=cfg.model,
+                       on_step=on_step).run(resume)
+
+
+def run_distill(cfg: DistillConfig, *, resume: bool = False, on_step: StepHook | None = None) -> Path:
+    """Distil `cfg.teacher` into a student built from `cfg.student`; returns the output folder."""
+    from accelerate.utils import set_seed
+
+    from destila.models.hub import load_qa_model, load_tokenizer
+    from destila.models.students import build_student
+
+    _set_threads(cfg.train)
+    tokenizer = load_tokenizer(cfg.teacher)
+    teacher = load_qa_model(cfg.teacher).float()
+    set_seed(cfg.train.seed)  # the student's random weights
+    student = build_student(teacher, cfg.student)
+    return TrainingRun(cfg.train, cfg, distill_stages(cfg), student=student, tokenizer=tokenizer, teacher=teacher,
+                       source=cfg.teacher, on_step=on_step).run(resume)
+
+
+def distill_stages(cfg: DistillConfig) -> list[Stage]:
+    """The recipe's stages with the training settings they inherit filled in."""
+    t = cfg.train
+    last = len(cfg.stages) - 1
+    return [
+        Stage(
+            index=i,
+            name=s.name,
+            loss=cfg.stage_loss(s),
+            epochs=s.epochs if s.epochs is not None else t.epochs,
+            max_steps=s.max_steps if s.max_steps is not None else (t.max_steps if s.epochs is None else None),
+            learning_rate=s.learning_rate if s.learning_rate is not None else t.learning_rate,
+            warmup_ratio=s.warmup_ratio if s.warmup_ratio is not None else t.warmup_ratio,
+            select_best=i == last,
+        )
+        for i, s in enumerate(cfg.stages)
+    ]
+
+
+def _set_threads(cfg: TrainConfig) -> None:
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The run
+
+
+@dataclass
+class StageRun:
+    """What one stage trains with: built at its start, dropped at its end."""
+
+    stage: Stage
+    steps: int
+    start: int  # first step to run (> 0 when resumed mid-stage)
+    module: nn.Module  # TrainModule, prepared by accelerate
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    loss_fn: DistillationLoss | None
+    teacher_needs: dict | None  # run_qa_model keyword arguments for the teacher; None: no teacher this stage
+    cache: TeacherLogitsCache | None
+    pad_to: int | None
+    evaluated_at: int | None  # the step last evaluated (a run resumed at a stage's end was evaluated there)
+
+
+class TrainingRun:
+    """Runs `stages` in order on `student` and writes the output folder. Models are passed in built."""
+
+    def __init__(self, cfg: TrainConfig, recipe: TrainConfig | DistillConfig, stages: list[Stage], *,
+                 student: nn.Module, tokenizer, teacher: nn.Module | None, source: str,
+                 on_step: StepHook | None = None):
+        self.cfg, self.recipe, self.stages = cfg, recipe, stages
+        self.student, self.tokenizer, self.teacher_model, self.source = student, tokenizer, teacher, source
+        self.on_step = on_step
+        self.out = Path(cfg.output_dir).expanduser()
+
+    def run(self, resume: bool = False) -> Path:
+        self.setup(resume)
+        previous = None
+        for stage in self.stages:
+            previous = self.run_stage(stage, previous)
+        self.finish()
+        return self.out
+
+    # -- setup ------------------------------------------------------------------------------------------------
+
+    def setup(self, resume: bool) -> None:
+        _set_threads(self.cfg)
+        self.accelerator = _fresh_accelerator(self.cfg, self.stages)
+        self.main = self.accelerator.is_main_process
+        from accelerate.utils import set_seed
+
+        set_seed(self.cfg.seed)
+        self._load_data()
+        self._open_run(resume)
+        self._prepare_models()
+
+    def _load_data(self) -> None:
+        """Windows of the training questions and the dev set scored during training. The main process reads (and
+        if needed downloads) first, so that processes never fetch the same file at once."""
+        from destila.data import load_dataset
+
+        cfg = self.cfg
+        with self.accelerator.main_process_first():
+            train_set = load_dataset(cfg.train_data, data_dir=cfg.data_dir)
+            eval_set = load_dataset(cfg.eval_data, data_dir=cfg.data_dir) if cfg.eval_data else None
+        examples = train_set.examples[: cfg.max_train_examples] if cfg.max_train_examples else train_set.examples
+        self.features: TrainFeatures = build_train_features(examples, self.tokenizer, cfg.max_length,
+                                                            cfg.doc_stride, cfg.max_query_length)
+        if eval_set is not None and cfg.max_eval_examples:
+            eval_set = dataclasses.replace(eval_set, examples=eval_set.examples[: cfg.max_eval_examples])
+        self.eval_set = eval_set
+        self.plan = BatchPlan(self.features.lengths, cfg.batch_size, self.accelerator.num_processes,
+                              cfg.grad_accum, cfg.seed, cfg.group_by_length)
+
+    def _open_run(self, resume: bool) -> None:
+        """Find the checkpoint to resume from (the newest complete one), start or continue the log."""
+        found = latest_checkpoint(self.out) if resume else None
+        if resume and found is None and self.main:
+            self.accelerator.print(f"no checkpoint in {self.out / files.CHECKPOINTS}: starting from scratch")
+        if found is None and self.main and (self.out / files.TRAINING_LOG).exists():
+            (self.out / files.TRAINING_LOG).unlink()  # a fresh run starts a fresh log
+        if self.main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            save_config(self.recipe, self.out / files.RUN_CONFIG)
+        self.accelerator.wait_for_everyone()
+        self.log = RunLog(self.out, enabled=self.main)
+        self.checkpoint = Checkpoint.load(found) if found else None
+        self.state = RunState(mixed_precision=self.accelerator.mixed_precision)
+        if self.checkpoint:
+            self.checkpoint.restore(self.state)
+            self.log.truncate_after(self.checkpoint.stage_index, self.checkpoint.step)
+
+    def _prepare_models(self) -> None:
+        cfg = self.cfg
+        device = self.accelerator.device
+        self.teacher = FrozenTeacher(self.teacher_model, device) if self.teacher_model is not None else None
+        self.student = self.student.float()
+        set_dropout(self.student, attention=cfg.attention_dropout, hidden=cfg.hidden_dropout)
+        if cfg.freeze_embeddings:
+            self.student.get_input_embeddings().weight.requires_grad_(False)
+
+    # -- one stage --------------------------------------------------------------------------------------------
+
+    def run_stage(self, stage: Stage, previous: DistillationLoss | None) -> DistillationLoss | None:
+        """Train one stage (or skip it when the checkpoint is past it); returns the loss with its projections."""
+        steps = self.plan.total_steps(stage.epochs, stage.max_steps)
+        self.state.stages.append({"name": stage.name, "steps": steps, "learning_rate": stage.learning_rate,
+                                  "warmup_ratio": stage.warmup_ratio, "loss": stage.loss})
+        if self.checkpoint and stage.index < self.checkpoint.stage_index:
+            self.state.global_step += steps  # finished before the checkpoint; its weights come with the checkpoint
+            return previous
+        run = self._start_stage(stage, steps, previous)
+        self._train(run)
+        self.state.global_step += steps
+        loss_fn = self.accelerator.unwrap_model(run.module).loss_fn
+        self.accelerator.free_memory()
+        return loss_fn
+
+    def _start_stage(self, stage: Stage, steps: int, previous: DistillationLoss | None) -> StageRun:
+        cfg, accelerator = self.cfg, self.accelerator
+        loss_fn = None
+        if stage.loss is not None:
+            loss_fn = DistillationLoss(stage.loss, student_config=self.student.config,
+                                       teacher_config=self.teacher.model.config)
+            carry_projections(previous, loss_fn)
+        module = TrainModule(self.student, loss_fn)
+        optimizer = torch.optim.AdamW(param_groups(module, cfg.weight_decay), lr=stage.learning_rate,
+                                      eps=cfg.adam_eps, betas=(cfg.adam_beta1, cfg.adam_beta2))
+        scheduler = linear_schedule(optimizer, steps, stage.warmup_ratio)
+        module, optimizer = accelerator.prepare(module, optimizer)
+        start, evaluated_at = 0, None
+        if self.checkpoint and stage.index == self.checkpoint.stage_index:
+            accelerator.load_state(str(self.checkpoint.folder))
+            scheduler.load_state_dict(self.checkpoint.scheduler)
+            start, evaluated_at = self.checkpoint.step, self.checkpoint.last_eval_step
+            accelerator.print(f"resumed from {self.checkpoint.folder} (stage {stage.name}, step {start}/{steps})")
+            self.checkpoint = None
+        needs = None
+        if loss_fn is not None and (any(loss_fn.needs().values()) or loss_fn.config.kd > 0):
+            needs = loss_fn.needs()
+        # Losses that do not mask padding depend on how much of it there is: pad to max_length, as the paper does.
+        masked = stage.loss is None or stage.loss.mask_padding
+        pad_to = None if (cfg.dynamic_padding and masked) else cfg.max_length
+        return StageRun(stage, steps, start, module, optimizer, scheduler, loss_fn, needs,
+                        self._teacher_cache(loss_fn), pad_to, evaluated_at)
+
+    def _train(self, run: StageRun) -> None:
+        """The stage's optimiser steps, each followed by logging, evaluation and checkpointing when due."""
+        cfg = self.cfg
+        meter = StepMeter(cfg.grad_accum)
+        progress = progress_bar(cfg.progress and self.main)
+        task = progress.add_task(run.stage.name, total=run.steps, completed=run.start) if progress else None
+        run.module.train()
+        with progress or nullcontext():
+            for step in range(run.start, run.steps):
+                started = time.perf_counter()
+                lr = run.scheduler.get_last_lr()[0]  # the rate this step uses
+                self._step(run, step, meter)
+                meter.add_step(time.perf_counter() - started)
+                done = step + 1
+                if done % cfg.log_every == 0 or done == run.steps:
+                    loss = self._log_train(run, done, lr, meter)
+                    if progress:
+                        progress.update(task, description=f"{run.stage.name} loss {loss:.4f}")
+                if progress:
+                    progress.advance(task)
+                self._after_step(run, done)
+        if run.cache is not None:
+            run.cache.flush()
+
+    def _step(self, run: StageRun, step: int, meter: StepMeter) -> None:
+        """One optimiser step: `grad_accum` micro-batches of this process's windows."""
+        accelerator = self.accelerator
+        pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        for rows in self.plan.step_rows(step, accelerator.process_index):
+            batch = collate(self.features, rows, pad_id, run.pad_to, accelerator.device)
+            teacher_out = self._teacher_outputs(run, rows, batch)
+            with accelerator.accumulate(run.module):
+                terms = run.module(batch, teacher_out)
+                accelerator.backward(terms["loss"])
+                if accelerator.sync_gradients and self.cfg.max_grad_norm > 0:
+                    params = [p for p in run.module.parameters() if p.requires_grad]
+                    accelerator.clip_grad_norm_(params, self.cfg.max_grad_norm)
+                run.optimizer.step()
+                if accelerator.sync_gradients:
+                    run.scheduler.step()
+                run.optimizer.zero_grad(set_to_none=True)
+            meter.add_batch(terms, int(batch["attention_mask"].sum()), len(rows))
+            del teacher_out, terms, batch  # free the teacher's outputs and the graph before the next batch
+
+    def _teacher_outputs(self, run: StageRun, rows, batch: dict):
+        """The teacher's outputs on `batch`: from the logits cache when it has them, else a live forward."""
+        if run.teacher_needs is None:
+            return None
+        if run.cache is not None and run.cache.has(rows):
+            return run.cache.read(rows, batch["input_ids"].shape[1], self.accelerator.device)
+        with self.accelerator.autocast():
+            out = self.teacher(batch, run.teacher_needs)
+        if run.cache is not None:
+            run.cache.write(rows, out, batch["attention_mask"])
+        return out
+
+    def _after_step(self, run: StageRun, done: int) -> None:
+        cfg = self.cfg
+        eval_due = (cfg.eval_every and done % cfg.eval_every == 0) or done == run.steps
+        if eval_due and run.evaluated_at != done:
+            self.evaluate_and_select(run, done)
+            run.evaluated_at = done
+        if (cfg.save_every and done % cfg.save_every == 0) or done == run.steps:
+            if run.cache is not None:
+                run.cache.flush()
+            self.save_checkpoint(run, done)
+        if self.on_step is not None:
+            self.on_step(run.stage.name, done)
+
+    def _log_train(self, run: StageRun, done: int, lr: float, meter: StepMeter) -> float:
+        stage = run.stage
+        record = {
+            "type": "train",
+            "stage": stage.name,
+            "stage_index": stage.index,
+            "step": done,
+            "global_step": self.state.global_step + done,
+            "epoch": round(self.plan.epoch_of(done), 4),
+            "lr": lr,
+            **meter.summary(self.accelerator),
+        }
+        self.log.write(record)
+        meter.reset()
+        return record.get("loss", float("nan"))
+
+    # -- evaluation, checkpoints, the output folder -----------------------------------------------------------
+
+    def evaluate_and_select(self, run: StageRun, done: int) -> None:
+        """Score the student on the dev set (main process); keep it in `best/` when it is the best so far."""
+        if self.eval_set is None:
+            return
+        if self.main:
+            stage = run.stage
+            student = self.accelerator.unwrap_model(run.module).student
+            scores = evaluate_model(student, self.tokenizer, self.eval_set, self.cfg)
+            record = {"type": "eval", "stage": stage.name, "stage_index": stage.index, "step": done,
+                      "global_step": self.state.global_step + done, **flat_scores(scores)}
+            self.log.write(record)
+            evaluation = Evaluation(stage.name, done, scores)
+            if self.state.record_eval(record, evaluation, select=stage.select_best):
+                save_model_folder(student, self.tokenizer, self.out / files.BEST)
+            official = scores["official"]
+            self.accelerator.print(f"eval {stage.name} step {done}: official F1 {evaluation.f1:.2f}, "
+                                   f"EM {official.get('exact_match', official.get('exact', 0)):.2f}")
+        self.accelerator.wait_for_everyone()
+
+    def save_checkpoint(self, run: StageRun, done: int) -> None:
+        folder = self.out / files.CHECKPOINTS / checkpoint_name(run.stage, done)
+        self.accelerator.wait_for_everyone()
+        self.accelerator.save_state(str(folder))
+        if self.main:
+            save_config(self.recipe, folder / files.RUN_CONFIG)
+            Checkpoint.write(folder, run.stage, done, run.scheduler.state_dict(), self.state, run.evaluated_at)
+            rotate_checkpoints(self.out, self.cfg.keep_checkpoints)
+        self.accelerator.wait_for_everyone()
+
+    def finish(self) -> None:
+        """The output folder: the best evaluated student (or the last), its tokenizer, config, metrics and card."""
+        self.accelerator.wait_for_everyone()
+        if self.main:
+            self._place_final_model()
+            shutil.rmtree(self.out / files.TEACHER_CACHE, ignore_errors=True)  # only needed to resume; can be large
+            self._write_metrics_and_card()
+        self.log.close()
+        self.accelerator.wait_for_everyone()
+
+    def _place_final_model(self) -> None:
+        out, best = self.out, self.out / files.BEST
+        if self.state.best is not None and best.is_dir():
+            for item in best.iterdir():
+                shutil.copy2(item, out / item.name)
+            shutil.rmtree(best)
+        elif self.state.best is not None and (out / files.WEIGHTS).exists():
+            pass  # a finished run resumed again: the best model was already moved into place
+        else:
+            for name in (files.WEIGHTS, files.HF_CONFIG):
+                (out / name).unlink(missing_ok=True)
+            tmp = save_model_folder(self.student, self.tokenizer, out / ".export")
+            for item in tmp.iterdir():
+                shutil.copy2(item, out / item.name)
+            shutil.rmtree(tmp)
+
+    def _write_metrics_and_card(self) -> None:
+        state, best = self.state, self.state.best
+        train_records = [r for r in self.log.records if r.get("type") == "train"]
+        final = state.final()
+        metrics = {
+            "eval": final.scores if final else None,
+            "best_stage": best.stage if best else None,
+            "best_step": best.step if best else None,
+            "evals": state.evals,
+            "train_windows": len(self.features),
+            "num_processes": self.accelerator.num_processes,
+            "mixed_precision": state.mixed_precision,
+            "steps": {s["name"]: s["steps"] for s in state.stages},
+            "final_train_loss": train_records[-1].get("loss") if train_records else None,
+            "runtime_s": round(time.time() - state.started, 1),
+        }
+        (self.out / files.METRICS).write_text(json.dumps(metrics, indent=1, default=json_default), encoding="utf-8")
+        save_config(self.recipe, self.out / files.RUN_CONFIG)
+        kind = "distill" if isinstance(self.recipe, DistillConfig) else "train"
+        card = model_card(kind=kind, cfg=self.recipe, stages=state.stages, metrics=metrics,
+                          student_config=self.student.config, source=self.source)
+        (self.out / files.MODEL_CARD).write_text(card, encoding="utf-8")
+
+    def _teacher_cache(self, loss_fn: DistillationLoss | None) -> TeacherLogitsCache | None:
+        """A logits cache when the stage needs nothing from the teacher but its logits (and caching is on)."""
+        if loss_fn is None or not isinstance(self.recipe, DistillConfig) or not self.recipe.cache_teacher_logits:
+            return None
+        if any(loss_fn.needs().values()) or loss_fn.config.kd == 0:
+            return None
+        accelerator, cfg = self.accelerator, self.cfg
+        key = None
+        if self.main:
+            key = cache_key(self.source, self.teacher.model.config.to_dict(), self.features.data["input_ids"],
+                            cfg.max_length)
+        key = _broadcast_str(accelerator, key)
+        folder = self.out / files.TEACHER_CACHE / key
+        cache = None
+        if self.main:
+            cache = TeacherLogitsCache(folder, len(self.features), cfg.max_length, create=True)
+        accelerator.wait_for_everyone()
+        if cache is None:
+            cache = TeacherLogitsCache(folder, len(self.features), cfg.max_length, create=False)
+        return cache
+
+
+def train_stages(cfg: TrainConfig, recipe: TrainConfig | DistillConfig, stages: list[Stage], *, student: nn.Module,
+                 tokenizer, teacher: nn.Module | None, source: str, resume: bool = False,
+                 on_step: StepHook | None = None) -> Path:
+    """Run `stages` on models built by the caller (the dry run's stand-ins); returns the output folder."""
+    return TrainingRun(cfg, recipe, stages, student=student, tokenizer=tokenizer, teacher=teacher, source=source,
+                       on_step=on_step).run(resume)
+
+
+def evaluate_model(model, tokenizer, dataset, cfg: TrainConfig) -> dict:
+    """Official and Spanish scores of `model` on `dataset`, through the same Predictor `destila evaluate` uses."""
+    from destila.infer.predictor import Predictor, TorchRunner
+    from destila.metrics import score
+
+    was_training = model.training
+    try:
+        device = str(next(model.parameters()).device)
+        predictor = Predictor(TorchRunner(model, device=device), tokenizer, batch_size=cfg.eval_batch_size,
+                              max_seq_len=cfg.max_length, doc_stride=cfg.doc_stride,
+                              max_question_len=cfg.max_query_length)
+        predictions, null_odds = predictor.predict_dataset(dataset, progress=False)
+    finally:
+        model.train(was_training)
+    return score(dataset, predictions, null_odds if dataset.version == "2.0" else None)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# accelerate
+
+
+def _fresh_accelerator(cfg: TrainConfig, stages: list[Stage]):
+    """An Accelerator for this run's precision and accumulation.
+
+    accelerate keeps one state per process; a second run in the same process (the pipeline fine-tunes a teacher and
+    then distils it) may ask for another precision, so the state is dropped first (the process group is kept).
+    With `cpu=True` when there is no CUDA, processes started by `accelerate launch --multi_gpu` / torchrun form a
+    gloo group (accelerate's `--cpu` launcher starts one process unless MPI is set up).
+    """
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+    from accelerate.utils import DistributedDataParallelKwargs
+
+    if cfg.mixed_precision == "fp16" and not torch.cuda.is_available():
+        raise ConfigError("train.mixed_precision: fp16 needs a GPU; use `no` or `bf16` on CPU")
+    # A stage that trains neither the QA head (no ce, no kd) leaves parameters without gradients: tell DDP.
+    unused = any(s.loss is not None and s.loss.ce == 0 and s.loss.kd == 0 for s in stages)
+    handlers = [DistributedDataParallelKwargs(find_unused_parameters=True)] if unused else []
+    if AcceleratorState._shared_state:
+        AcceleratorState._reset_state(reset_partial_state=False)
+    return Accelerator(mixed_precision=resolve_mixed_precision(cfg.mixed_precision),
+                       gradient_accumulation_steps=cfg.grad_accum, kwargs_handlers=handlers,
+                       cpu=not torch.cuda.is_available())
+
+
+def _broadcast_str(accelerator, value: str | None) -> str:
+    if accelerator.num_processes == 1:
+        return value
+    from accelerate.utils import broadcast_object_list
+
+    box = [value]
+    broadcast_object_list(box, from_process=0)
+    return box[0]
