@@ -90,11 +90,15 @@ class TrainConfig:
     model: str | None = _doc(None, "model to fine-tune: folder, hub id or offline:NAME (train only)")
     train_data: str = _doc("squad-es-v1.1:dev-small@train", "training set: registry name, `sample` or a path")
     eval_data: str | None = _doc(None, "dev set scored during training (best checkpoint by official F1)")
+    validation_fraction: float = _doc(
+        0.0, "hold out this share of the training articles (never trained on) and select the best checkpoint on "
+        "them; eval_data is then not read during training")
     data_dir: str | None = _doc(None, "local folder laid out like the upstream data (else DESTILA_DATA_DIR)")
     output_dir: str = _doc("runs/destila", "where the final model, logs and checkpoints go")
     max_length: int = _doc(384, "tokens per window (question + context + specials)")
     doc_stride: int = _doc(128, "overlap between consecutive windows of one context, in tokens")
-    max_query_length: int = _doc(64, "questions are cut to this many tokens")
+    max_query_length: int | None = _doc(64, "questions are cut to this many tokens (None: never cut)")
+    strip_questions: bool = _doc(False, "strip spaces around each question before tokenising (the paper's code does)")
     learning_rate: float = _doc(3e-5, "peak AdamW learning rate")
     weight_decay: float = _doc(0.01, "AdamW weight decay (never on biases and LayerNorm weights)")
     adam_eps: float = _doc(1e-8, "AdamW epsilon")
@@ -109,6 +113,8 @@ class TrainConfig:
     max_grad_norm: float = _doc(1.0, "gradient clipping norm (0 disables clipping)")
     mixed_precision: str = _doc(
         "no", "no | fp16 (GPU) | bf16 | auto (bf16 where the GPU or CPU computes it natively, else no)")
+    teacher_autocast: bool = _doc(
+        True, "run the frozen teacher under mixed_precision too (false: in fp32, as the paper's code does)")
     seed: int = _doc(42, "seed for weights of new layers, data order and dropout")
     eval_every: int = _doc(0, "evaluate every N optimiser steps (0: only at the end of each stage)")
     save_every: int = _doc(0, "checkpoint every N optimiser steps (0: only at the end of each stage)")
@@ -131,7 +137,7 @@ class TrainConfig:
         _check(self.max_length >= 32, p + "max_length", "must be >= 32", self.max_length)
         _check(0 < self.doc_stride < self.max_length, p + "doc_stride", "must be in (0, max_length)", self.doc_stride)
         _check(
-            0 < self.max_query_length < self.max_length,
+            self.max_query_length is None or 0 < self.max_query_length < self.max_length,
             p + "max_query_length",
             "must be in (0, max_length)",
             self.max_query_length,
@@ -143,6 +149,8 @@ class TrainConfig:
         _check(0 <= self.adam_beta2 < 1, p + "adam_beta2", "must be in [0, 1)", self.adam_beta2)
         _check(0 <= self.warmup_ratio < 1, p + "warmup_ratio", "must be in [0, 1)", self.warmup_ratio)
         _check(self.epochs > 0, p + "epochs", "must be > 0", self.epochs)
+        _check(0 <= self.validation_fraction < 1, p + "validation_fraction", "must be in [0, 1)",
+               self.validation_fraction)
         _check(self.max_steps is None or self.max_steps > 0, p + "max_steps", "must be > 0", self.max_steps)
         _check(self.batch_size > 0, p + "batch_size", "must be > 0", self.batch_size)
         _check(self.eval_batch_size > 0, p + "eval_batch_size", "must be > 0", self.eval_batch_size)

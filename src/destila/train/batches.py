@@ -7,12 +7,14 @@ sees, and a resumed run regenerates the order of its epoch and skips what was al
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from destila.data.types import QADataset
 from destila.errors import ConfigError
 from destila.infer.features import pad_batch, prepare_train_features
 
@@ -33,11 +35,37 @@ class TrainFeatures:
         return np.array([len(ids) for ids in self.data["input_ids"]], dtype=np.int64)
 
 
-def build_train_features(examples, tokenizer, max_length: int, doc_stride: int, max_query_length: int):
+def build_train_features(examples, tokenizer, max_length: int, doc_stride: int, max_query_length: int | None):
+    """Training windows; `max_query_length` None never cuts a question (a window then needs room for all of it)."""
     data = prepare_train_features(
-        examples, tokenizer, max_length=max_length, doc_stride=doc_stride, max_query_length=max_query_length
+        examples, tokenizer, max_length=max_length, doc_stride=doc_stride,
+        max_query_length=max_query_length or max_length,
     )
     return TrainFeatures({k: v for k, v in data.items() if k in TRAIN_KEYS})
+
+
+def strip_questions(dataset: QADataset) -> QADataset:
+    """A copy whose questions have no surrounding spaces."""
+    examples = [dataclasses.replace(ex, question=ex.question.strip()) for ex in dataset.examples]
+    return dataclasses.replace(dataset, examples=examples)
+
+
+def hold_out_articles(dataset: QADataset, fraction: float, seed: int) -> tuple[QADataset, QADataset]:
+    """(kept, held out): a seeded `fraction` of the articles (by title), whole, goes to the second set."""
+    titles = list(dict.fromkeys(ex.title for ex in dataset.examples))
+    n_out = math.ceil(fraction * len(titles))
+    if len(titles) < 2 or n_out >= len(titles):
+        raise ConfigError(
+            f"train.validation_fraction: {dataset.name} has {len(titles)} article(s); holding out {fraction:g} "
+            "of them leaves nothing to train or to validate on"
+        )
+    rng = np.random.default_rng([seed, 7])
+    held = {titles[i] for i in rng.choice(len(titles), size=n_out, replace=False)}
+    kept = [ex for ex in dataset.examples if ex.title not in held]
+    out = [ex for ex in dataset.examples if ex.title in held]
+    name = f"{dataset.name} (validation: {n_out} of {len(titles)} articles)"
+    return (dataclasses.replace(dataset, examples=kept),
+            dataclasses.replace(dataset, examples=out, name=name))
 
 
 @dataclass

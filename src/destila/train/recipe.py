@@ -28,7 +28,14 @@ from destila.config import DistillConfig, TrainConfig, save_config
 from destila.distill.losses import DistillationLoss
 from destila.errors import ConfigError
 from destila.models.dropout import set_dropout
-from destila.train.batches import BatchPlan, TrainFeatures, build_train_features, collate
+from destila.train.batches import (
+    BatchPlan,
+    TrainFeatures,
+    build_train_features,
+    collate,
+    hold_out_articles,
+    strip_questions,
+)
 from destila.train.card import model_card
 from destila.train.loop import (
     FrozenTeacher,
@@ -171,14 +178,22 @@ class TrainingRun:
         self._prepare_models()
 
     def _load_data(self) -> None:
-        """Windows of the training questions and the dev set scored during training. The main process reads (and
-        if needed downloads) first, so that processes never fetch the same file at once."""
+        """Windows of the training questions and the set scored during training (the dev set, or training articles
+        held out for validation). The main process reads (and if needed downloads) first, so that processes never
+        fetch the same file at once."""
         from destila.data import load_dataset
 
         cfg = self.cfg
         with self.accelerator.main_process_first():
             train_set = load_dataset(cfg.train_data, data_dir=cfg.data_dir)
-            eval_set = load_dataset(cfg.eval_data, data_dir=cfg.data_dir) if cfg.eval_data else None
+            eval_set = None
+            if cfg.eval_data and not cfg.validation_fraction:
+                eval_set = load_dataset(cfg.eval_data, data_dir=cfg.data_dir)
+        if cfg.validation_fraction:
+            train_set, eval_set = hold_out_articles(train_set, cfg.validation_fraction, cfg.seed)
+        if cfg.strip_questions:
+            train_set = strip_questions(train_set)
+            eval_set = strip_questions(eval_set) if eval_set is not None else None
         examples = train_set.examples[: cfg.max_train_examples] if cfg.max_train_examples else train_set.examples
         self.features: TrainFeatures = build_train_features(examples, self.tokenizer, cfg.max_length,
                                                             cfg.doc_stride, cfg.max_query_length)
@@ -310,7 +325,7 @@ class TrainingRun:
             return None
         if run.cache is not None and run.cache.has(rows):
             return run.cache.read(rows, batch["input_ids"].shape[1], self.accelerator.device)
-        with self.accelerator.autocast():
+        with self.accelerator.autocast() if self.cfg.teacher_autocast else nullcontext():
             out = self.teacher(batch, run.teacher_needs)
         if run.cache is not None:
             run.cache.write(rows, out, batch["attention_mask"])
@@ -465,7 +480,7 @@ def evaluate_model(model, tokenizer, dataset, cfg: TrainConfig) -> dict:
         device = str(next(model.parameters()).device)
         predictor = Predictor(TorchRunner(model, device=device), tokenizer, batch_size=cfg.eval_batch_size,
                               max_seq_len=cfg.max_length, doc_stride=cfg.doc_stride,
-                              max_question_len=cfg.max_query_length)
+                              max_question_len=cfg.max_query_length or cfg.max_length)
         predictions, null_odds = predictor.predict_dataset(dataset, progress=False)
     finally:
         model.train(was_training)

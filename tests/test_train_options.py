@@ -1,0 +1,74 @@
+"""Training options the paper's recipe needs: validation on held-out training articles, question handling, and
+the teacher's precision."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from destila.data import load_dataset
+from destila.data.types import QADataset, QAExample
+from destila.errors import ConfigError
+from destila.train.batches import build_train_features, hold_out_articles, strip_questions
+from destila.train.recipe import run_distill, run_train
+from test_train_loop import distill_cfg, qa_file, teacher_dir, train_cfg  # noqa: F401  (fixtures)
+
+
+def _dataset(titles: list[str]) -> QADataset:
+    examples = [QAExample(id=f"q{i}", question="¿Qué?", context="Algo.", title=t) for i, t in enumerate(titles)]
+    return QADataset(examples, "1.1", "toy")
+
+
+def test_held_out_articles_are_whole_seeded_and_disjoint():
+    data = _dataset([f"a{i // 3}" for i in range(30)])  # 10 articles of 3 questions
+    kept, held = hold_out_articles(data, 0.2, seed=1)
+    assert len(kept) + len(held) == 30
+    held_titles = {ex.title for ex in held.examples}
+    assert len(held_titles) == 2 and not held_titles & {ex.title for ex in kept.examples}
+    assert [ex.id for ex in hold_out_articles(data, 0.2, seed=1)[1].examples] == [ex.id for ex in held.examples]
+    with pytest.raises(ConfigError, match="validation_fraction.*1 article"):
+        hold_out_articles(_dataset(["only"] * 5), 0.1, seed=0)
+
+
+def test_validation_fraction_selects_on_held_out_training_articles(teacher_dir, tmp_path):  # noqa: F811
+    sample = load_dataset("sample")
+    cfg = train_cfg("sample", tmp_path / "ft", model=str(teacher_dir), max_steps=2, validation_fraction=0.25,
+                    eval_data="squad-es-v1.1:does-not-exist", max_train_examples=16)
+    out = run_train(cfg)
+    metrics = json.loads((out / "metrics.json").read_text())
+    _, held = hold_out_articles(sample, 0.25, seed=cfg.seed)
+    assert metrics["eval"]["official"]["total"] == len(held)  # scored on the held-out articles, eval_data unread
+
+
+def test_questions_are_stripped_and_never_cut_when_asked(teacher_dir):  # noqa: F811
+    from destila.models.hub import load_tokenizer
+
+    tokenizer = load_tokenizer(teacher_dir)
+    question = "¿Cuál es el río más caudaloso del mundo que atraviesa Perú, Colombia y Brasil?"
+    data = QADataset([QAExample(id="q", question=f"  {question} ", context="El río Amazonas es el más caudaloso.",
+                                title="t")], "1.1", "toy")
+    plain = build_train_features([QAExample(id="q", question=question, context=data.examples[0].context)],
+                                 tokenizer, 64, 16, None)
+    stripped = build_train_features(strip_questions(data).examples, tokenizer, 64, 16, None)
+    assert stripped.data["input_ids"] == plain.data["input_ids"]
+    cut = build_train_features(strip_questions(data).examples, tokenizer, 64, 16, 4)
+    assert len(cut.data["input_ids"][0]) < len(plain.data["input_ids"][0])  # 4 question tokens vs all of them
+
+
+@pytest.mark.parametrize("autocast", [True, False])
+def test_teacher_runs_in_fp32_when_autocast_is_off(teacher_dir, qa_file, tmp_path, monkeypatch, autocast):  # noqa: F811
+    from destila.train import loop
+
+    seen = []
+    original = loop.FrozenTeacher.__call__
+
+    def spy(self, batch, needs):
+        seen.append(torch.is_autocast_enabled("cpu"))
+        return original(self, batch, needs)
+
+    monkeypatch.setattr(loop.FrozenTeacher, "__call__", spy)
+    run_distill(distill_cfg(teacher_dir, qa_file, tmp_path / "d", cache=False, max_steps=1,
+                            mixed_precision="bf16", teacher_autocast=autocast))
+    assert seen and all(s is autocast for s in seen)
