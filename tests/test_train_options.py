@@ -72,3 +72,34 @@ def test_teacher_runs_in_fp32_when_autocast_is_off(teacher_dir, qa_file, tmp_pat
     run_distill(distill_cfg(teacher_dir, qa_file, tmp_path / "d", cache=False, max_steps=1,
                             mixed_precision="bf16", teacher_autocast=autocast))
     assert seen and all(s is autocast for s in seen)
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_checkpoints_leave_frozen_weights_out_and_resume_exactly(teacher_dir, qa_file, tmp_path):  # noqa: F811
+    from safetensors.torch import load_file
+
+    def cfg(out):
+        return train_cfg(qa_file, out, model=str(teacher_dir), freeze_embeddings=True, hidden_dropout=0.1,
+                         save_every=2, max_steps=6)
+
+    def stop_at_3(stage, step):
+        if step == 3:
+            raise _Stop
+
+    full = run_train(cfg(tmp_path / "full"))
+    with pytest.raises(_Stop):
+        run_train(cfg(tmp_path / "killed"), on_step=stop_at_3)
+    checkpoints = tmp_path / "killed" / "checkpoints"
+    saved = load_file(next(checkpoints.glob("*step0000002")) / "model.safetensors")
+    frozen = load_file(checkpoints / "frozen.safetensors")
+    embedding = "bert.embeddings.word_embeddings.weight"
+    assert list(frozen) == [embedding]
+    assert not any(k.endswith(embedding) for k in saved) and any(k.endswith("qa_outputs.weight") for k in saved)
+
+    resumed = run_train(cfg(tmp_path / "killed"), resume=True)
+    a, b = load_file(full / "model.safetensors"), load_file(resumed / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert torch.equal(a[embedding], frozen[embedding])  # frozen: never changed

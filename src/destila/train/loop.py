@@ -17,6 +17,7 @@ from torch import nn
 
 from destila.distill.losses import DistillationLoss, task_loss, token_mask
 from destila.distill.outputs import QAOutputs, run_qa_model
+from destila.errors import ModelError
 
 
 class TrainModule(nn.Module):
@@ -94,6 +95,53 @@ def save_model_folder(model: nn.Module, tokenizer, folder: Path) -> Path:
     model.save_pretrained(folder, safe_serialization=True)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+class FrozenWeights:
+    """The student's parameters that never train (e.g. a frozen embedding matrix), kept out of every checkpoint.
+
+    They are written once per run beside the checkpoints (`checkpoints/frozen.safetensors`) and put back on resume,
+    so a checkpoint holds only what changes: trainable weights, optimiser, RNG and schedule.
+    """
+
+    FILE = "frozen.safetensors"
+
+    def __init__(self, student: nn.Module):
+        self.student = student
+        self.names = {n for n, p in student.named_parameters() if not p.requires_grad}
+
+    def drop_from(self, weights: list[dict]) -> None:
+        """accelerate's save-state hook: remove frozen entries from the state dicts about to be written."""
+        for state in weights:
+            for key in [k for k in state if self._student_name(k) in self.names]:
+                del state[key]
+
+    @staticmethod
+    def _student_name(key: str) -> str:
+        key = key.removeprefix("module.")  # DDP
+        return key.removeprefix("student.")
+
+    def save_once(self, folder: Path) -> None:
+        from safetensors.torch import save_file
+
+        path = Path(folder) / self.FILE
+        if self.names and not path.exists():
+            params = dict(self.student.named_parameters())
+            save_file({n: params[n].detach().contiguous().cpu() for n in sorted(self.names)}, str(path))
+
+    def restore(self, folder: Path) -> None:
+        from safetensors.torch import load_file
+
+        path = Path(folder) / self.FILE
+        if not self.names or not path.exists():
+            return
+        saved = load_file(str(path))
+        if set(saved) != self.names:
+            raise ModelError(f"{path} holds {sorted(saved)}, but the frozen parameters are {sorted(self.names)}")
+        params = dict(self.student.named_parameters())
+        with torch.no_grad():
+            for name, value in saved.items():
+                params[name].copy_(value)
 
 
 class StepMeter:

@@ -39,6 +39,7 @@ from destila.train.batches import (
 from destila.train.card import model_card
 from destila.train.loop import (
     FrozenTeacher,
+    FrozenWeights,
     StepMeter,
     TrainModule,
     carry_projections,
@@ -229,6 +230,8 @@ class TrainingRun:
         set_dropout(self.student, attention=cfg.attention_dropout, hidden=cfg.hidden_dropout)
         if cfg.freeze_embeddings:
             self.student.get_input_embeddings().weight.requires_grad_(False)
+        self.frozen = FrozenWeights(self.student)
+        self.accelerator.register_save_state_pre_hook(lambda models, weights, folder: self.frozen.drop_from(weights))
 
     # -- one stage --------------------------------------------------------------------------------------------
 
@@ -261,7 +264,8 @@ class TrainingRun:
         module, optimizer = accelerator.prepare(module, optimizer)
         start, evaluated_at = 0, None
         if self.checkpoint and stage.index == self.checkpoint.stage_index:
-            accelerator.load_state(str(self.checkpoint.folder))
+            accelerator.load_state(str(self.checkpoint.folder), strict=not self.frozen.names)
+            self.frozen.restore(self.out / files.CHECKPOINTS)
             scheduler.load_state_dict(self.checkpoint.scheduler)
             start, evaluated_at = self.checkpoint.step, self.checkpoint.last_eval_step
             accelerator.print(f"resumed from {self.checkpoint.folder} (stage {stage.name}, step {start}/{steps})")
@@ -386,6 +390,7 @@ class TrainingRun:
         self.accelerator.wait_for_everyone()
         self.accelerator.save_state(str(folder))
         if self.main:
+            self.frozen.save_once(folder.parent)
             save_config(self.recipe, folder / files.RUN_CONFIG)
             Checkpoint.write(folder, run.stage, done, run.scheduler.state_dict(), self.state, run.evaluated_at)
             rotate_checkpoints(self.out, self.cfg.keep_checkpoints)
