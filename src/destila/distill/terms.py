@@ -76,6 +76,7 @@ class LossTerm:
     """How it is averaged and summed (markdown, one line: the docs table's third column)."""
     default_weight: ClassVar[float] = 1.0
     reads_teacher: ClassVar[bool] = True
+    """False for a term computed from the student alone (the task loss): a stage of such terms runs no teacher."""
     uses_layer_map: ClassVar[bool] = False
     """Whether it compares mapped layer pairs (the layer map is resolved only when some active term does)."""
 
