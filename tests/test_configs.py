@@ -18,6 +18,7 @@ from destila.config import (
     load_recipe,
     save_config,
 )
+from destila.distill.loss_config import LossConfig
 from destila.errors import ConfigError
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.y*ml"))
@@ -114,6 +115,25 @@ def test_stage_names_are_unique_and_merged_losses_are_validated_early():
     with pytest.raises(ConfigError, match="every weight"):
         DistillConfig(teacher="t", stages=[StageConfig(loss={"ce": 0, "kd": 0, "hidden": 0, "attention": 0,
                                                              "embedding": 0})])
+
+
+def test_loss_mappings_go_through_one_builder_that_names_where_and_the_field():
+    doc = {"kind": "distill", "teacher": "t", "train": {},
+           "loss": {"temperature": "2", "kd": "5e-1"}, "stages": [{"name": "pred", "loss": {"ce": "1e-1"}}]}
+    cfg = config_from_dict(doc)
+    assert (cfg.loss.temperature, cfg.loss.kd) == (2.0, 0.5)
+    assert cfg.stage_loss(cfg.stages[0]).ce == 0.1 and cfg.stage_loss(cfg.stages[0]).kd == 0.5
+    assert config_from_dict({**doc, "loss": None}).loss == LossConfig()
+    with pytest.raises(ConfigError, match=r"^stages\[pred\]\.loss: loss\.kd_kind: expected one of kl, soft_ce"):
+        config_from_dict(doc, ["stages.0.loss.kd_kind=mse"])
+    with pytest.raises(ConfigError, match=r"^stages\[pred\]\.loss\.temperature: expected a number, got 'hot'"):
+        config_from_dict(doc, ["stages.0.loss.temperature=hot"])
+    with pytest.raises(ConfigError, match=r"^loss: unknown field\(s\) temprature; known: ce, kd, "):
+        config_from_dict(doc, ["loss.temprature=2"])
+    with pytest.raises(ConfigError, match=r"^loss\.kd: expected a finite weight"):
+        config_from_dict(doc, ["loss.kd=-1"])
+    with pytest.raises(ConfigError, match="loss must be a mapping"):
+        config_from_dict({**doc, "loss": [1]})
 
 
 def test_every_field_has_a_one_line_doc():

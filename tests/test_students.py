@@ -159,6 +159,25 @@ def test_spec_errors(teacher):
         build_student(teacher, "tinyroberta-es")
 
 
+@pytest.mark.parametrize("spec, message", [
+    ({"preset": "huge"}, "unknown preset 'huge'"),
+    ({"presets": "tinyroberta-es"}, "unknown key"),
+    ({"layers": [1], "pretrained": "x"}, "only one"),
+    ({"preset": "tinyroberta-es", "config": [1]}, "student.config: expected a mapping"),
+    ({}, "give one of"),
+    ("tinyroberta-es", "mapping"),
+])
+def test_recipes_check_the_student_spec_by_the_same_rule(teacher, spec, message):
+    from destila.config import DistillConfig
+
+    with pytest.raises(ConfigError, match=message) as from_recipe:
+        DistillConfig(teacher="t", student=spec)
+    with pytest.raises(ConfigError, match=message) as from_builder:
+        build_student(teacher, spec)
+    assert str(from_recipe.value) == str(from_builder.value)
+    students.check_student_spec({"preset": "tinyroberta-es", "config": {"hidden_dropout_prob": 0.0}})
+
+
 @pytest.mark.parametrize(
     "spec", [{"layers": [1, 3]}, {"config": {"num_hidden_layers": 1, "hidden_size": 16}}]
 )

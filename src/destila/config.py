@@ -28,7 +28,9 @@ from typing import Any
 
 import yaml
 
+from destila.distill.loss_config import LossConfig
 from destila.errors import ConfigError
+from destila.models.students import check_student_spec
 
 
 def _doc(default: Any = dataclasses.MISSING, doc: str = "", factory: Any = dataclasses.MISSING):
@@ -197,39 +199,6 @@ class StageConfig:
                self.warmup_ratio)
 
 
-STUDENT_SPEC_KEYS = ("preset", "layers", "config", "pretrained")
-
-
-def _loss_config_class():
-    from destila.distill.losses import LossConfig
-
-    return LossConfig
-
-
-def _build_loss_config(values: dict, where: str):
-    """LossConfig from a mapping; unknown fields and invalid values become ConfigErrors naming `where`."""
-    cls = _loss_config_class()
-    if not isinstance(values, dict):
-        raise ConfigError(f"{where} must be a mapping, got {values!r}")
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ConfigError(f"{where}: unknown field(s) {unknown}; known: {sorted(known)}")
-    values = dict(values)
-    for f in dataclasses.fields(cls):  # YAML reads 1e-4 as a string
-        if isinstance(f.default, float) and isinstance(values.get(f.name), str):
-            try:
-                values[f.name] = float(values[f.name])
-            except ValueError:
-                raise ConfigError(f"{where}.{f.name} must be a number, got {values[f.name]!r}") from None
-    try:
-        return cls(**values)
-    except ConfigError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{where}: {exc}") from None
-
-
 @dataclass
 class DistillConfig:
     """A distillation run: a frozen teacher, a student spec, the loss, its stages and the training settings."""
@@ -237,7 +206,7 @@ class DistillConfig:
     teacher: str = _doc(doc="fine-tuned QA teacher: folder, hub id or offline:NAME")
     student: dict = _doc(factory=lambda: {"preset": "tinyroberta-es"},
                          doc="student spec: {preset: P} | {layers: [...]} | {config: {...}} | {pretrained: path}")
-    loss: Any = _doc(None, "LossConfig: loss weights, temperature, layer map, projections, masking")
+    loss: LossConfig | None = _doc(None, "LossConfig: loss weights, temperature, layer map, projections, masking")
     stages: list = _doc(factory=lambda: [StageConfig()], doc="stages run in order; one joint stage by default")
     cache_teacher_logits: bool = _doc(True, "store the teacher's logits on disk when a stage needs only them")
     train: TrainConfig = _doc(factory=TrainConfig, doc="training settings shared with `destila train`")
@@ -249,23 +218,13 @@ class DistillConfig:
             self.cache_teacher_logits = self.cache_teacher_logits.lower() in ("true", "yes", "1")
         if not isinstance(self.cache_teacher_logits, bool):
             raise ConfigError(f"cache_teacher_logits must be bool, got {self.cache_teacher_logits!r}")
-        modes = set(self.student) if isinstance(self.student, dict) else set()
-        if not modes or not modes <= set(STUDENT_SPEC_KEYS) or (len(modes) > 1 and modes != {"preset", "config"}):
-            raise ConfigError(
-                f"student must be one of {{{' | '.join(STUDENT_SPEC_KEYS)}: ...}} (preset may add config), "
-                f"got {self.student!r}"
-            )
+        check_student_spec(self.student)
         if isinstance(self.train, dict):
             self.train = _build(TrainConfig, self.train, "train")
         if not isinstance(self.train, TrainConfig):
             raise ConfigError(f"train must be a mapping of training settings, got {self.train!r}")
-        cls = _loss_config_class()
-        if self.loss is None:
-            self.loss = cls()
-        elif isinstance(self.loss, dict):
-            self.loss = _build_loss_config(self.loss, "loss")
-        elif not isinstance(self.loss, cls):
-            raise ConfigError(f"loss must be a mapping of loss fields, got {self.loss!r}")
+        if not isinstance(self.loss, LossConfig):
+            self.loss = LossConfig.from_dict({} if self.loss is None else self.loss)
         if not isinstance(self.stages, list) or not self.stages:
             raise ConfigError(f"stages must be a non-empty list, got {self.stages!r}")
         stages = []
@@ -282,10 +241,9 @@ class DistillConfig:
         for stage in self.stages:  # validate each stage's merged loss now, not hours into a run
             self.stage_loss(stage)
 
-    def stage_loss(self, stage: StageConfig):
+    def stage_loss(self, stage: StageConfig) -> LossConfig:
         """The LossConfig in force during `stage`: the recipe's loss with the stage's overrides."""
-        base = {f.name: getattr(self.loss, f.name) for f in dataclasses.fields(self.loss)}
-        return _build_loss_config({**base, **stage.loss}, f"stages[{stage.name}].loss")
+        return LossConfig.from_dict({**self.loss.to_dict(), **stage.loss}, f"stages[{stage.name}].loss")
 
 
 def _build(cls, values: Any, where: str):
@@ -315,17 +273,12 @@ def _distill_from_doc(doc: dict) -> DistillConfig:
 
 
 # kind -> "module:function" taking the parsed mapping (overrides applied) and returning a config object.
-# Other workflows (e.g. the pipeline) register their kind here so that every recipe in configs/ parses.
+# Every workflow with a recipe (e.g. the pipeline) has its kind here, so that every recipe in configs/ parses.
 RECIPE_KINDS: dict[str, str] = {
     "train": "destila.config:_train_from_doc",
     "distill": "destila.config:_distill_from_doc",
     "pipeline": "destila.pipeline:_pipeline_from_doc",
 }
-
-
-def register_recipe_kind(kind: str, target: str) -> None:
-    """Make `load_recipe` parse `kind: <kind>` recipes with the "module:function" `target`."""
-    RECIPE_KINDS[kind] = target
 
 
 def apply_overrides(doc: dict, overrides: list[str] | None) -> dict:

@@ -4,8 +4,8 @@ transformers 5.x looks up each model's attention function by name (`config._attn
 `AttentionInterface`. We register one more name, `destila_capture`: numerically the stock eager attention, which
 also appends what it computed to a recorder held in a context variable. `capture_attention(model)` switches a model
 to it for the duration of a `with` block and restores the previous implementation afterwards, so the model runs
-with sdpa (or whatever it had) everywhere else. Outside an active recorder the function records nothing, so a
-recomputation (e.g. gradient checkpointing's backward pass) leaves no trace.
+with sdpa (or whatever it had) everywhere else. Gradient checkpointing is refused: its backward pass recomputes the
+layers after the block has ended, with the model's own attention rather than the one that ran forward.
 
 What is recorded, per attention call (= per layer, in call order):
 - `scores`: scaled dot products Q·Kᵀ/√d *before* the padding mask is added, (B, heads, L, L). Keeping them
@@ -80,8 +80,9 @@ def capturing_attention_forward(
                     store.append(None)
             if not torch.is_grad_enabled():
                 # A layer nobody asked for, in a no-grad forward (the teacher): the fused kernel, which does not
-                # materialise the (B, heads, L, L) maps. With gradients we stay eager, so that a gradient-
-                # checkpointing recomputation (which records nothing) repeats exactly the forward's operations.
+                # materialise the (B, heads, L, L) maps. With gradients (the student) we stay eager: the same
+                # arithmetic and the same attention-dropout draws as when every layer is kept, so keeping only the
+                # mapped layers changes no number of a training run.
                 output = nn.functional.scaled_dot_product_attention(
                     query,
                     key,
@@ -159,16 +160,6 @@ def use_attention_implementation(model: nn.Module, name: str):
             c._attn_implementation_internal = old
 
 
-def pin_capture_attention(model: nn.Module) -> None:
-    """Run `model` with the recording attention from now on (it records only inside `capture_attention`).
-
-    Needed with gradient checkpointing: the backward pass recomputes each layer after the `with` block has ended,
-    and must use the same attention function as the forward did. The implementation is not saved with the model.
-    """
-    for c in _configs(unwrap_model(model)):
-        c._attn_implementation_internal = CAPTURE_IMPLEMENTATION
-
-
 def _is_checkpointing(model: nn.Module) -> bool:
     model = unwrap_model(model)
     if not model.training:
@@ -197,10 +188,10 @@ def capture_attention(
 
     `layers` (0-based) limits what is kept: other layers record None and, without gradients, run a fused kernel.
     """
-    if _is_checkpointing(model) and unwrap_model(model).config._attn_implementation != CAPTURE_IMPLEMENTATION:
+    if _is_checkpointing(model):
         raise ModelError(
-            "attention capture with gradient checkpointing needs the recording attention pinned: call "
-            "destila.distill.capture.pin_capture_attention(model) once before training"
+            "attention capture does not work with gradient checkpointing: the backward pass would recompute the "
+            "layers with another attention function than the forward pass; turn checkpointing off"
         )
     recorder = AttentionRecorder(scores=scores, probs=probs, values=values, layers=layers)
     token = _RECORDER.set(recorder)

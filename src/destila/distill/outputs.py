@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
 from torch import Tensor, nn
 
 from destila.distill.capture import capture_attention, unwrap_model
 from destila.errors import ModelError
-
-MODEL_INPUT_KEYS = ("input_ids", "attention_mask", "token_type_ids")
+from destila.models.inputs import MODEL_INPUT_KEYS, uses_token_type_ids
 
 
 @dataclass
@@ -57,8 +55,7 @@ def run_qa_model(
     inputs = {k: batch[k] for k in MODEL_INPUT_KEYS if k in batch and batch[k] is not None}
     if "input_ids" not in inputs:
         raise ModelError("run_qa_model: the batch has no input_ids")
-    if "token_type_ids" in inputs and getattr(unwrap_model(model).config, "type_vocab_size", 2) < 2:
-        # RoBERTa-style models have a single token type; tokenizers may still emit zeros. Drop them.
+    if "token_type_ids" in inputs and not uses_token_type_ids(config=unwrap_model(model).config):
         inputs.pop("token_type_ids")
 
     if attentions or scores or values:
@@ -97,15 +94,3 @@ def run_qa_model(
         start_logits=out.start_logits, end_logits=out.end_logits, hidden_states=hidden_states, **captured
     )
 
-
-def detach_outputs(outputs: QAOutputs) -> QAOutputs:
-    """A copy whose tensors are detached (for teacher outputs computed with gradients enabled)."""
-
-    def d(x):
-        if x is None:
-            return None
-        if isinstance(x, torch.Tensor):
-            return x.detach()
-        return tuple(None if t is None else t.detach() for t in x)
-
-    return QAOutputs(**{k: d(getattr(outputs, k)) for k in outputs.__dataclass_fields__})

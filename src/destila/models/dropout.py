@@ -13,9 +13,7 @@ from __future__ import annotations
 
 from torch import nn
 
-# Config fields that carry each rate, across BERT-like (BERT, RoBERTa, XLM-R, ELECTRA) and DistilBERT configs.
-ATTENTION_FIELDS = ("attention_probs_dropout_prob", "attention_dropout")
-HIDDEN_FIELDS = ("hidden_dropout_prob", "dropout")
+from destila.models.families import model_family
 
 
 def _is_attention(module: nn.Module) -> bool:
@@ -48,10 +46,8 @@ def set_dropout(model: nn.Module, *, attention: float | None = None, hidden: flo
             changed[kind] += 1
     config = getattr(model, "config", None)
     if config is not None:
-        for fields, rate in ((ATTENTION_FIELDS, attention), (HIDDEN_FIELDS, hidden)):
-            if rate is None:
-                continue
-            for field in fields:
-                if isinstance(getattr(config, field, None), float):
-                    setattr(config, field, float(rate))
+        family = model_family(getattr(config, "model_type", ""))
+        for field, rate in ((family.attention_dropout, attention), (family.hidden_dropout, hidden)):
+            if rate is not None and isinstance(getattr(config, field, None), float):
+                setattr(config, field, float(rate))
     return changed

@@ -1,15 +1,17 @@
 """Build a student QA model from a teacher: a preset shape, a subset of the teacher's layers, config overrides,
 or a pretrained folder. Every student is a plain transformers QA model with the teacher's vocabulary, so it saves
-and reloads with AutoModelForQuestionAnswering and uses the teacher's tokenizer."""
+and reloads with AutoModelForQuestionAnswering and uses the teacher's tokenizer.
+
+`check_student_spec` is the one rule for a valid spec; recipes are checked by it when they load (this module imports
+torch only when a model is built)."""
 
 from __future__ import annotations
 
 import copy
 import re
 
-import torch
-
 from destila.errors import ConfigError
+from destila.models.families import SHAPE_FIELDS, model_family
 
 STUDENT_PRESETS: dict[str, dict] = {
     # SpanishTinyRoBERTa (Bazaga et al. 2023): 6 layers, hidden 512, 16 heads, FFN 3072.
@@ -22,9 +24,34 @@ STUDENT_PRESETS: dict[str, dict] = {
 }
 
 SPEC_MODES = ("preset", "layers", "config", "pretrained")
-# Fields a copied-layers student cannot change: the copied weights fix them.
-_SHAPE_FIELDS = ("hidden_size", "num_attention_heads", "intermediate_size", "num_hidden_layers", "vocab_size")
-_LAYER_KEY = re.compile(r"^(.*?\bencoder\.layer\.)(\d+)(\..*)$")
+
+
+def check_student_spec(spec) -> None:
+    """Raise a ConfigError naming the key unless `spec` is a valid student spec, as far as it can be told without
+    the teacher: a mapping with one of SPEC_MODES (a preset may add `config` overrides), a known preset, a mapping
+    of config fields."""
+    if not isinstance(spec, dict):
+        raise ConfigError(f"student: expected a mapping such as {{'preset': 'tinyroberta-es'}}, got {spec!r}")
+    unknown = sorted(set(spec) - set(SPEC_MODES))
+    if unknown:
+        raise ConfigError(f"student: unknown key(s) {', '.join(unknown)}; use one of {', '.join(SPEC_MODES)}")
+    modes = [m for m in SPEC_MODES if m in spec]
+    if not modes:
+        raise ConfigError(f"student: give one of {', '.join(SPEC_MODES)}")
+    if len(modes) > 1 and set(modes) != {"preset", "config"}:
+        raise ConfigError(
+            f"student: give only one of {', '.join(SPEC_MODES)}, or a preset with config (got {', '.join(modes)})"
+        )
+    name = spec.get("preset")
+    if "preset" in spec and (not isinstance(name, str) or name not in STUDENT_PRESETS):
+        raise ConfigError(f"student.preset: unknown preset {name!r}; known: {', '.join(sorted(STUDENT_PRESETS))}")
+    if "config" in spec and not isinstance(spec["config"], dict):
+        raise ConfigError(f"student.config: expected a mapping of config fields, got {spec['config']!r}")
+
+
+def student_overrides(spec: dict) -> dict:
+    """The teacher config fields a preset and/or config spec changes: the preset's, then `config`'s."""
+    return {**STUDENT_PRESETS.get(spec.get("preset"), {}), **spec.get("config", {})}
 
 
 def build_student(teacher, spec: dict):
@@ -37,35 +64,13 @@ def build_student(teacher, spec: dict):
     - `{"config": {field: value}}`: the teacher's config with these fields changed; random weights.
     - `{"pretrained": path_or_name}`: an existing QA model, loaded through destila.models.hub.
     """
-    if not isinstance(spec, dict):
-        raise ConfigError(f"student: expected a mapping such as {{'preset': 'tinyroberta-es'}}, got {spec!r}")
-    modes = [m for m in SPEC_MODES if m in spec]
-    unknown = sorted(set(spec) - set(SPEC_MODES))
-    if unknown:
-        raise ConfigError(f"student: unknown key(s) {', '.join(unknown)}; use one of {', '.join(SPEC_MODES)}")
-    if not modes:
-        raise ConfigError(f"student: give one of {', '.join(SPEC_MODES)}")
-    if len(modes) > 1 and set(modes) != {"preset", "config"}:
-        raise ConfigError(f"student: give only one of {', '.join(SPEC_MODES)} (got {', '.join(modes)})")
-
+    check_student_spec(spec)
     if "pretrained" in spec:
         student = _from_pretrained(spec["pretrained"])
     elif "layers" in spec:
         student = _from_layers(teacher, spec["layers"])
     else:
-        overrides = {}
-        if "preset" in spec:
-            name = spec["preset"]
-            if name not in STUDENT_PRESETS:
-                raise ConfigError(
-                    f"student.preset: unknown preset {name!r}; known: {', '.join(sorted(STUDENT_PRESETS))}"
-                )
-            overrides.update(STUDENT_PRESETS[name])
-        extra = spec.get("config", {})
-        if not isinstance(extra, dict):
-            raise ConfigError(f"student.config: expected a mapping of config fields, got {extra!r}")
-        overrides.update(extra)
-        student = _from_config(teacher, overrides)
+        student = _from_config(teacher, student_overrides(spec))
 
     if student.config.vocab_size != teacher.config.vocab_size:
         raise ConfigError(
@@ -77,25 +82,27 @@ def build_student(teacher, spec: dict):
 
 def student_config(teacher_config, overrides: dict):
     """A copy of the teacher's config with `overrides` applied and checked."""
+    family = model_family(teacher_config.model_type)
     config = copy.deepcopy(teacher_config)
     for key, value in overrides.items():
-        if not hasattr(config, key):
+        if not hasattr(config, family.config_name(key)):
             raise ConfigError(f"student.config.{key}: {type(config).__name__} has no such field")
-        setattr(config, key, value)
-    for key in ("num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size"):
-        value = getattr(config, key)
+        setattr(config, family.config_name(key), value)
+    shape = {field: getattr(config, family.config_name(field)) for field in SHAPE_FIELDS}
+    for field, value in shape.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(f"student.config.{key}: expected a positive integer, got {value!r}")
-    if config.hidden_size % config.num_attention_heads:
+            raise ConfigError(f"student.config.{family.config_name(field)}: expected a positive integer, got {value!r}")
+    if shape["hidden_size"] % shape["num_attention_heads"]:
         raise ConfigError(
-            f"student.config: hidden_size {config.hidden_size} is not a multiple of num_attention_heads "
-            f"{config.num_attention_heads}"
+            f"student.config: hidden_size {shape['hidden_size']} is not a multiple of num_attention_heads "
+            f"{shape['num_attention_heads']}"
         )
     config._name_or_path = ""
     return config
 
 
 def _from_config(teacher, overrides: dict):
+    import torch
     from transformers import AutoModelForQuestionAnswering
 
     config = student_config(teacher.config, overrides)
@@ -104,6 +111,7 @@ def _from_config(teacher, overrides: dict):
 
 
 def _from_layers(teacher, layers) -> object:
+    import torch
     from transformers import AutoModelForQuestionAnswering
 
     n_teacher = teacher.config.num_hidden_layers
@@ -120,10 +128,12 @@ def _from_layers(teacher, layers) -> object:
 
     config = student_config(teacher.config, {"num_hidden_layers": len(layers)})
     student = AutoModelForQuestionAnswering.from_config(config)
+    prefix = re.escape(model_family(config.model_type).layer_prefix)
+    layer_key = re.compile(rf"^(.*?\b{prefix})(\d+)(\..*)$")
     teacher_state = teacher.state_dict()
     state = {}
     for key in student.state_dict():
-        match = _LAYER_KEY.match(key)
+        match = layer_key.match(key)
         source = key
         if match:
             source = f"{match.group(1)}{layers[int(match.group(2))] - 1}{match.group(3)}"

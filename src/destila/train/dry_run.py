@@ -17,6 +17,7 @@ from pathlib import Path
 
 from destila.config import DistillConfig, TrainConfig, config_to_dict, load_recipe
 from destila.errors import ConfigError
+from destila.models.families import SHAPE_FIELDS, model_family
 from destila.train.precision import resolve_mixed_precision
 
 SPANISH = [
@@ -30,40 +31,41 @@ SPANISH = [
     "Miguel de Unamuno fue rector de la Universidad de Salamanca durante muchos años.",
 ]
 
-# Shapes of teachers that can be named in recipes but not fetched offline.
+# Shapes of teachers that can be named in recipes but not fetched offline. The stand-in tokenizer is the family's
+# (destila.models.families) unless given.
 KNOWN_MODELS: dict[str, dict] = {
     "stevemobs/roberta-large-fine-tuned-squad-es": {
         "model_type": "roberta", "num_hidden_layers": 24, "hidden_size": 1024, "num_attention_heads": 16,
-        "intermediate_size": 4096, "type_vocab_size": 1, "tokenizer": "bpe"},
+        "intermediate_size": 4096, "type_vocab_size": 1},
     "PlanTL-GOB-ES/roberta-large-bne-sqac": {
         "model_type": "roberta", "num_hidden_layers": 24, "hidden_size": 1024, "num_attention_heads": 16,
-        "intermediate_size": 4096, "type_vocab_size": 1, "tokenizer": "bpe"},
+        "intermediate_size": 4096, "type_vocab_size": 1},
     "PlanTL-GOB-ES/roberta-base-bne-sqac": {
         "model_type": "roberta", "num_hidden_layers": 12, "hidden_size": 768, "num_attention_heads": 12,
-        "intermediate_size": 3072, "type_vocab_size": 1, "tokenizer": "bpe"},
-    "offline:multilingual-e5-small": {
+        "intermediate_size": 3072, "type_vocab_size": 1},
+    "offline:multilingual-e5-small": {  # a BERT with XLM-R's SentencePiece vocabulary
         "model_type": "bert", "num_hidden_layers": 12, "hidden_size": 384, "num_attention_heads": 12,
         "intermediate_size": 1536, "type_vocab_size": 2, "tokenizer": "unigram"},
 }
-SHAPE_FIELDS = ("num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size")
 
 
 def describe_model(name: str) -> dict:
     """Model type, shape and tokenizer kind of a model named in a recipe, without downloading anything."""
     if name in KNOWN_MODELS:
-        return dict(KNOWN_MODELS[name])
+        return {"tokenizer": model_family(KNOWN_MODELS[name]["model_type"]).tokenizer, **KNOWN_MODELS[name]}
     folder = Path(name).expanduser()
     if (folder / "config.json").exists():
         cfg = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-        shape = {k: cfg[k] for k in SHAPE_FIELDS if k in cfg}
+        family = model_family(cfg.get("model_type", "bert"))
+        shape = family.shape(cfg)
         if len(shape) < len(SHAPE_FIELDS):
-            raise ConfigError(f"dry run: {name}/config.json lacks one of {SHAPE_FIELDS}")
-        kind = "wordpiece"
+            raise ConfigError(f"dry run: {name}/config.json lacks one of {family.shape_names}")
+        kind = family.tokenizer
         tok_file = folder / "tokenizer.json"
         if tok_file.exists():
             model_type = json.loads(tok_file.read_text(encoding="utf-8")).get("model", {}).get("type", "")
-            kind = {"BPE": "bpe", "Unigram": "unigram", "WordPiece": "wordpiece"}.get(model_type, "wordpiece")
-        return dict(model_type=cfg.get("model_type", "bert"), type_vocab_size=cfg.get("type_vocab_size", 2),
+            kind = {"BPE": "bpe", "Unigram": "unigram", "WordPiece": "wordpiece"}.get(model_type, kind)
+        return dict(model_type=family.model_type, type_vocab_size=cfg.get("type_vocab_size", 2),
                     tokenizer=kind, **shape)
     try:
         from transformers import AutoConfig
@@ -74,9 +76,9 @@ def describe_model(name: str) -> dict:
             f"dry run: cannot tell the shape of {name!r} offline; use a local folder or one of "
             f"{sorted(KNOWN_MODELS)}"
         ) from None
-    kind = "bpe" if cfg.model_type == "roberta" else "unigram" if "xlm" in cfg.model_type else "wordpiece"
-    return dict(model_type=cfg.model_type, type_vocab_size=getattr(cfg, "type_vocab_size", 2), tokenizer=kind,
-                **{k: getattr(cfg, k) for k in SHAPE_FIELDS})
+    family = model_family(cfg.model_type)
+    return dict(model_type=cfg.model_type, type_vocab_size=getattr(cfg, "type_vocab_size", 2),
+                tokenizer=family.tokenizer, **{k: getattr(cfg, family.config_name(k)) for k in SHAPE_FIELDS})
 
 
 def _scaled(width: int, scale: float, heads: int) -> int:
@@ -102,19 +104,15 @@ def tiny_shapes(teacher: dict, student: dict) -> tuple[dict, dict]:
 
 def student_shape(teacher: dict, spec: dict) -> dict:
     """The real student's shape for `spec` (what build_student would make), from the teacher's shape."""
-    from destila.models.students import STUDENT_PRESETS
+    from destila.models.students import check_student_spec, student_overrides
 
+    check_student_spec(spec)
     shape = {k: teacher[k] for k in SHAPE_FIELDS}
     if "pretrained" in spec:
         return {k: v for k, v in describe_model(str(spec["pretrained"])).items() if k in SHAPE_FIELDS}
     if "layers" in spec:
         return {**shape, "num_hidden_layers": len(spec["layers"])}
-    if "preset" in spec:
-        if spec["preset"] not in STUDENT_PRESETS:
-            raise ConfigError(f"student.preset: unknown preset {spec['preset']!r}; known: {sorted(STUDENT_PRESETS)}")
-        shape.update({k: v for k, v in STUDENT_PRESETS[spec["preset"]].items() if k in SHAPE_FIELDS})
-    shape.update({k: v for k, v in (spec.get("config") or {}).items() if k in SHAPE_FIELDS})
-    return shape
+    return {**shape, **{k: v for k, v in student_overrides(spec).items() if k in SHAPE_FIELDS}}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -184,14 +182,36 @@ def build_tiny_model(model_type: str, shape: dict, tokenizer, folder: Path, type
     torch.manual_seed(seed)
     ids = {k: getattr(tokenizer, f"{k}_id") for k in ("pad_token", "bos_token", "eos_token")
            if getattr(tokenizer, f"{k}_id", None) is not None}
+    family = model_family(model_type)
     config = AutoConfig.for_model(
         model_type, vocab_size=len(tokenizer), max_position_embeddings=514, type_vocab_size=type_vocab_size,
-        **{k.replace("_token", "_token_id"): v for k, v in ids.items()}, **shape,
+        **{k.replace("_token", "_token_id"): v for k, v in ids.items()},
+        **{family.config_name(k): v for k, v in shape.items()},
     )
     model = AutoModelForQuestionAnswering.from_config(config)
     model.save_pretrained(folder, safe_serialization=True)
     tokenizer.save_pretrained(folder)
     return model
+
+
+def _check_stage(stage, student, teacher) -> str:
+    """Build the stage's loss on the stand-ins (which checks heads, widths and the layer map) and say what it uses."""
+    from destila.distill.losses import DistillationLoss
+    from destila.distill.terms import ATTENTION_CAPTURES
+
+    loss_fn = DistillationLoss(stage.loss, student_config=student.config, teacher_config=teacher.config)
+    capturing = [name for name, term in loss_fn.terms.items() if term.needs() & ATTENTION_CAPTURES]
+    for who, model in (("teacher", teacher), ("student", student)):
+        if capturing and not model_family(model.config.model_type).attention_interface:
+            raise ConfigError(
+                f"stages[{stage.name}].loss: {', '.join(capturing)} needs attention capture, which the {who}'s model "
+                f"type {model.config.model_type} does not support (its layers bypass transformers' attention "
+                "interface); set that weight to 0"
+            )
+    needs = [k for k, v in loss_fn.needs().items() if v]
+    proj = sum(p.numel() for p in loss_fn.projection_parameters())
+    teacher_use = f"teacher needs {needs or ['logits only']}" if loss_fn.needs_teacher() else "teacher not used"
+    return f"stage {stage.name}: losses {', '.join(loss_fn.terms)}; {proj} projection parameters; {teacher_use}"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -259,13 +279,7 @@ def dry_run(cfg: TrainConfig | DistillConfig, workdir: str | Path | None = None,
         student = build_student(teacher, spec)
         stages = distill_stages(stand_in)
         for stage in stages:
-            from destila.distill.losses import DistillationLoss
-
-            loss_fn = DistillationLoss(stage.loss, student_config=student.config, teacher_config=teacher.config)
-            proj = sum(p.numel() for p in loss_fn.projection_parameters())
-            active = [w for w in ("ce", "kd", "hidden", "attention", "embedding") if getattr(stage.loss, w) > 0]
-            ok(f"stage {stage.name}: losses {', '.join(active)}; {proj} projection parameters; teacher needs "
-               f"{[k for k, v in loss_fn.needs().items() if v] or ['logits only']}")
+            ok(_check_stage(stage, student, teacher))
         out = train_stages(tiny_train, stand_in, stages, student=student, tokenizer=load_tokenizer(teacher_dir),
                            teacher=teacher, source=str(teacher_dir))
         recipe_used = stand_in
