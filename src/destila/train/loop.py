@@ -34,7 +34,7 @@ class TrainModule(nn.Module):
             ce = task_loss(out.start_logits, out.end_logits, batch["start_positions"], batch["end_positions"],
                            token_mask(batch, out.start_logits))
             return {"loss": ce, "ce": ce}
-        student_out = run_qa_model(self.student, batch, **self.loss_fn.needs())
+        student_out = run_qa_model(self.student, batch, **self.loss_fn.forward_kwargs("student"))
         return self.loss_fn(student_out, teacher_out, batch)
 
 

@@ -140,7 +140,7 @@ class StageRun:
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
     loss_fn: DistillationLoss | None
-    teacher_needs: dict | None  # run_qa_model keyword arguments for the teacher; None: no teacher this stage
+    teacher_needs: dict | None  # run_qa_model keyword arguments for the teacher (mapped layers only); None: no teacher
     cache: TeacherLogitsCache | None
     pad_to: int | None
     evaluated_at: int | None  # the step last evaluated (a run resumed at a stage's end was evaluated there)
@@ -270,9 +270,7 @@ class TrainingRun:
             start, evaluated_at = self.checkpoint.step, self.checkpoint.last_eval_step
             accelerator.print(f"resumed from {self.checkpoint.folder} (stage {stage.name}, step {start}/{steps})")
             self.checkpoint = None
-        needs = None
-        if loss_fn is not None and (any(loss_fn.needs().values()) or loss_fn.config.kd > 0):
-            needs = loss_fn.needs()
+        needs = loss_fn.forward_kwargs("teacher") if loss_fn is not None and loss_fn.needs_teacher() else None
         # Losses that do not mask padding depend on how much of it there is: pad to max_length, as the paper does.
         masked = stage.loss is None or stage.loss.mask_padding
         pad_to = None if (cfg.dynamic_padding and masked) else cfg.max_length
@@ -449,7 +447,7 @@ class TrainingRun:
         """A logits cache when the stage needs nothing from the teacher but its logits (and caching is on)."""
         if loss_fn is None or not isinstance(self.recipe, DistillConfig) or not self.recipe.cache_teacher_logits:
             return None
-        if any(loss_fn.needs().values()) or loss_fn.config.kd == 0:
+        if loss_fn.needs_internals() or loss_fn.config.kd == 0:
             return None
         accelerator, cfg = self.accelerator, self.cfg
         key = None
