@@ -150,9 +150,7 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     folder = resolve_model(args.model) if args.model else str(build_default_model(work / "e5-6x384-random"))
     model_label = args.model or "random BERT 6x384, multilingual-e5-small tokenizer"
-    dataset = load_dataset(args.data, data_dir=args.data_dir)
-    if args.limit:
-        dataset.examples = dataset.examples[: args.limit]
+    dataset = load_dataset(args.data, data_dir=args.data_dir).head(args.limit or None)
     examples = dataset.examples
     n = len(examples)
     pairs_path = work / "questions.json"

@@ -345,7 +345,8 @@ def main() -> None:
 
     from destila.bench.measure import run_bench
     from destila.data import load_dataset
-    from destila.export.exporter import export_model
+    from destila.export.exporter import export_onnx
+    from destila.export.options import ExportOptions
     from destila.paths import data_dir
 
     started = time.perf_counter()
@@ -363,15 +364,17 @@ def main() -> None:
     student_int8 = work / "student-int8"
     if not (student_int8 / "model.onnx").exists():
         log("exporting the student to int8 ONNX")
-        export_model(
+        export_onnx(
             student,
             student_int8,
-            int8=True,
-            parity_data="sample",
-            parity_max_questions=60,
-            min_agreement=0.0,
-            max_f1_drop=100.0,
-            threads=args.threads,
+            ExportOptions(
+                int8=True,
+                parity_data="sample",
+                parity_max_questions=60,
+                min_agreement=0.0,
+                max_f1_drop=100.0,
+                threads=args.threads,
+            ),
         )
     models, names = [teacher, student, student_int8], ["teacher-fp32", "student-fp32", "student-int8"]
     if args.real_teacher:
@@ -381,12 +384,11 @@ def main() -> None:
         models.append(args.real_student)
         names.append("real-student")
         real_int8 = work / "real-student-int8"
-        export_model(args.real_student, real_int8, int8=True, threads=args.threads)
+        export_onnx(args.real_student, real_int8, ExportOptions(int8=True, threads=args.threads))
         models.append(real_int8)
         names.append("real-student-int8")
 
-    dataset = load_dataset(args.data)
-    dataset.examples = dataset.examples[: args.questions]
+    dataset = load_dataset(args.data).head(args.questions)
     log(f"bench: {len(dataset)} questions, {len(models)} models")
     bench = run_bench(
         [str(m) for m in models],

@@ -7,7 +7,7 @@ import struct
 
 from typer.testing import CliRunner
 
-from destila.bench.measure import count_parameters, model_files_bytes
+from destila.bench.measure import folder_parameters, model_files_bytes
 from destila.cli import app
 
 
@@ -35,7 +35,7 @@ def test_bench_writes_reports_and_plot(tiny_qa_model_dir, tmp_path):
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())
     assert report["questions"] == 12 and len(report["models"]) == 2
-    params = count_parameters(tiny_qa_model_dir)
+    params = folder_parameters(tiny_qa_model_dir)
     for row in report["models"]:
         assert row["parameters"] == params > 1000
         assert row["disk_bytes"] == model_files_bytes(tiny_qa_model_dir) > 0

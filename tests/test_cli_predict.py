@@ -63,6 +63,22 @@ def test_evaluate_writes_predictions_null_odds_and_metrics(tiny_qa_model_dir, tm
     assert set(preds) == set(odds) == {"a", "b", "c"}
     assert metrics == json.loads(json.dumps(score(load_dataset(data), preds, odds)))
     assert "HasAns_exact" in result.output and "questions/s" in result.output
+    for name, value in (("predictions", preds), ("null_odds", odds), ("metrics", metrics)):
+        # the files' exact bytes: one-space indents, UTF-8 text, a final newline; no "protocol" by default
+        text = (out / f"{name}.json").read_text(encoding="utf-8")
+        assert text == json.dumps(value, ensure_ascii=False, indent=1) + "\n"
+
+
+def test_evaluate_with_the_papers_protocol(tiny_qa_model_dir, tmp_path):
+    data = _squad_file(tmp_path / "v2.json")
+    out = tmp_path / "out"
+    args = ["evaluate", "--model", str(tiny_qa_model_dir), "--data", str(data), "--out", str(out), "--no-progress"]
+    result = CliRunner().invoke(app, [*args, "--first", "2", "--n-best", "1", "--max-answer-length", "30"])
+    assert result.exit_code == 0, result.output
+    assert set(json.loads((out / "predictions.json").read_text())) == {"a", "b"}
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["protocol"] == {"first": 2, "n_best": 1, "max_answer_length": 30}
+    assert metrics["official"]["total"] == 2 and "2 questions" in result.output
 
 
 def test_evaluate_v1_has_no_null_odds(tiny_qa_model_dir, tmp_path):

@@ -12,10 +12,11 @@ from typer.testing import CliRunner
 from destila.cli import app
 from destila.data import load_dataset
 from destila.errors import ConfigError, ModelError
-from destila.export.exporter import export_model
+from destila.export.exporter import export_onnx
+from destila.export.options import ExportOptions
 from destila.export.parity import ParityError, check_parity
-from destila.export.runner import OnnxRunner
 from destila.infer.predictor import Predictor
+from destila.infer.runners.onnx import OnnxRunner
 from destila.serve.app import build_app
 from tiny import build_tiny_bert_qa
 
@@ -23,8 +24,10 @@ from tiny import build_tiny_bert_qa
 @pytest.fixture(scope="module")
 def onnx_dir(tiny_qa_model_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("tiny_onnx")
-    export_model(
-        tiny_qa_model_dir, out, parity_data="sample", parity_max_questions=30, min_agreement=1.0, threads=1
+    export_onnx(
+        tiny_qa_model_dir,
+        out,
+        ExportOptions(parity_data="sample", parity_max_questions=30, min_agreement=1.0, threads=1),
     )
     return out
 
@@ -143,17 +146,37 @@ def test_drift_beyond_the_threshold_fails_clearly(onnx_dir, tmp_path):
     other = tmp_path / "otro"
     build_tiny_bert_qa(other, seed=7)  # different weights: the "export" no longer matches its source
     with pytest.raises(ParityError, match="identical answers"):
-        check_parity(str(other), onnx_dir, "sample", max_questions=20, min_agreement=0.9, threads=1)
+        check_parity(
+            str(other), onnx_dir, ExportOptions(parity_data="sample", parity_max_questions=20, threads=1)
+        )
     saved = json.loads((onnx_dir / "parity.json").read_text())
     assert saved["passed"] is False and saved["differing_examples"]
+    assert saved["thresholds"] == {"min_agreement": 0.98, "max_f1_drop": 2.0}  # the fp32 defaults
 
 
 def test_export_refuses_bad_requests(onnx_dir, tiny_qa_model_dir, tmp_path):
-    with pytest.raises(ModelError, match="already an ONNX export"):
-        export_model(onnx_dir, tmp_path / "x", parity_data=None)
+    with pytest.raises(ModelError, match=r"already an exported model \(onnx\)"):
+        export_onnx(onnx_dir, tmp_path / "x", ExportOptions(parity_data=None))
     with pytest.raises(ConfigError, match="opset"):
-        export_model(tiny_qa_model_dir, tmp_path / "y", opset=3, parity_data=None)
+        ExportOptions(opset=3)
+    with pytest.raises(ConfigError, match="min_agreement"):
+        ExportOptions(min_agreement=1.5)
+    assert ExportOptions(int8=True).agreement_needed == 0.85 and ExportOptions().agreement_needed == 0.98
     result = CliRunner().invoke(
         app, ["export", "--model", str(tmp_path / "nada"), "--out", str(tmp_path / "z")]
     )
     assert result.exit_code != 0
+
+
+def test_each_step_runs_alone(onnx_dir, tiny_qa_model_dir, tmp_path):
+    import shutil
+
+    from destila.export.quantize import quantize
+
+    folder = tmp_path / "int8-later"
+    shutil.copytree(onnx_dir, folder)
+    options = ExportOptions(int8=True, parity_max_questions=10, threads=1, min_agreement=0.0, max_f1_drop=100.0)
+    quantize(onnx_dir / "model.onnx", folder / "model.onnx", options)
+    assert (folder / "model.onnx").stat().st_size < (onnx_dir / "model.onnx").stat().st_size
+    report = check_parity(str(tiny_qa_model_dir), folder, options)
+    assert report["passed"] and report["questions"] == 10 and report["thresholds"]["min_agreement"] == 0.0

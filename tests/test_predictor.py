@@ -7,7 +7,6 @@ import pytest
 
 from destila.data.types import Answer, QADataset, QAExample
 from destila.errors import ConfigError, DestilaError
-from destila.infer import predictor as predictor_module
 from destila.infer.predictor import Predictor
 
 CONTEXTS = [
@@ -108,23 +107,6 @@ def test_predict_dataset_gives_texts_and_null_odds(predictor):
     assert list(v1.values()) == [s["answer"] for s in spans]  # v1.1: always the best span
 
 
-def test_runner_hook_picks_onnx_for_exported_folders(tmp_path, monkeypatch):
-    import destila.export.runner as export_runner
-
-    made = {}
-
-    class FakeOnnxRunner:
-        def __init__(self, folder, threads=None):
-            made.update(folder=folder, threads=threads)
-
-    monkeypatch.setattr(export_runner, "OnnxRunner", FakeOnnxRunner)
-    (tmp_path / "model.onnx").write_bytes(b"")
-    runner = predictor_module._make_runner(str(tmp_path), threads=3)
-    assert isinstance(runner, FakeOnnxRunner) and made == {"folder": str(tmp_path), "threads": 3}
-    with pytest.raises(ConfigError, match="CPU"):
-        predictor_module._make_runner(str(tmp_path), device="cuda")
-
-
 def test_batches_respect_window_and_token_limits(predictor):
     p = Predictor(predictor.runner, predictor.tokenizer, batch_size=4, max_batch_tokens=1000)
     lengths = np.array([1200, 384, 384, 300, 200, 200, 200, 200, 200, 100])
@@ -135,3 +117,16 @@ def test_batches_respect_window_and_token_limits(predictor):
         assert hi - lo <= 4 and lengths[lo] * (hi - lo) <= 1000
     unlimited = Predictor(predictor.runner, predictor.tokenizer, batch_size=4, max_batch_tokens=None)
     assert unlimited._batches(lengths) == [(0, 4), (4, 8), (8, 10)]
+
+
+def test_n_best_and_max_answer_len_per_call(predictor):
+    one = predictor.predict_pairs(QUESTIONS, CONTEXTS, top_k=50, n_best=1)
+    windows = predictor.predict_pairs(QUESTIONS, CONTEXTS, top_k=50)
+    for few, many in zip(one, windows):
+        assert 1 <= len(few.answers) <= len(many.answers)
+        assert few.best_score <= many.best_score + 1e-6  # merged texts add scores: more candidates, no less
+    with pytest.raises(ConfigError, match="n_best"):
+        predictor.predict_pairs(QUESTIONS, CONTEXTS, n_best=0)
+    data = _dataset("1.1")
+    short, _ = predictor.predict_dataset(data, progress=False, max_answer_len=1, n_best=1)
+    assert all(text and " " not in text for text in short.values())  # one token, widened to its word

@@ -274,15 +274,6 @@ def run_pipeline(cfg: PipelineConfig, log=print) -> dict:
     return report
 
 
-def _first(dataset, n: int | None):
-    from destila.data import QADataset
-
-    if not n or n >= len(dataset):
-        return dataset
-    return QADataset(dataset.examples[: int(n)], dataset.version, f"{dataset.name} (first {n})",
-                     dataset.dropped_placeholders)
-
-
 def check_data(cfg: PipelineConfig) -> None:
     """Load every data set the recipe names (downloading what is missing and allowed); errors say what to pass."""
     from destila.data import load_dataset
@@ -330,39 +321,32 @@ def _asdict(obj) -> dict:
 
 
 def _export(cfg: PipelineConfig, source: Path, out: Path) -> dict:
-    from destila.export.exporter import export_model
+    from destila.export.exporter import export_onnx
+    from destila.export.options import ExportOptions
 
     if out.exists():
         shutil.rmtree(out)
     opts = dict(cfg.export)
-    int8 = bool(opts.pop("int8", True))
     opts.pop("onnx", None)
-    info = export_model(str(source), out, int8=int8, parity_data=opts.pop("parity_data", cfg.eval_data),
-                        data_dir=cfg.data_dir, threads=cfg.threads, **opts)
+    options = ExportOptions(**{"int8": True, "parity_data": cfg.eval_data, "data_dir": cfg.data_dir,
+                               "threads": cfg.threads, **opts})
+    info = export_onnx(str(source), out, options)
     return {"folder": str(out), **json.loads(json.dumps(info, default=str))}
 
 
 def _evaluate(cfg: PipelineConfig, model: Path, data: str, folder: Path) -> dict:
     from destila.data import load_dataset
-    from destila.infer.predictor import Predictor
-    from destila.metrics import score
+    from destila.evaluation import Protocol, evaluate
 
-    dataset = _first(load_dataset(data, data_dir=cfg.data_dir), cfg.max_eval_questions)
     no_answer = cfg.no_answer
     if no_answer is None:  # a model trained on v1.1 data never learnt to say "no answer"
         no_answer = load_dataset(cfg.train_data, data_dir=cfg.data_dir).version == "2.0"
-    folder.mkdir(parents=True, exist_ok=True)
-    predictor = Predictor.from_pretrained(str(model), threads=cfg.threads)
-    started = time.perf_counter()
-    predictions, null_odds = predictor.predict_dataset(dataset, handle_impossible_answer=no_answer)
-    seconds = time.perf_counter() - started
-    metrics = score(dataset, predictions, null_odds if dataset.version == "2.0" else None)
-    (folder / "predictions.json").write_text(json.dumps(predictions, ensure_ascii=False, indent=1), "utf-8")
-    if dataset.version == "2.0":
-        (folder / "null_odds.json").write_text(json.dumps(null_odds, indent=1), "utf-8")
-    (folder / "metrics.json").write_text(json.dumps(metrics, indent=2), "utf-8")
-    return {"data": data, "model": str(model), "version": dataset.version, "no_answer": no_answer,
-            "questions": len(dataset), "seconds": round(seconds, 2), "metrics": metrics}
+    result = evaluate(str(model), load_dataset(data, data_dir=cfg.data_dir), threads=cfg.threads,
+                      protocol=Protocol(first=cfg.max_eval_questions), handle_impossible_answer=no_answer,
+                      progress=True)
+    result.write(folder)
+    return {"data": data, "model": str(model), "version": result.dataset.version, "no_answer": no_answer,
+            "questions": len(result.dataset), "seconds": round(result.seconds, 2), "metrics": result.metrics}
 
 
 def _bench(cfg: PipelineConfig, models: dict[str, Path], folder: Path) -> dict:
@@ -370,8 +354,7 @@ def _bench(cfg: PipelineConfig, models: dict[str, Path], folder: Path) -> dict:
     from destila.data import load_dataset
 
     opts = dict(cfg.bench)
-    limit = opts.pop("max_questions", None)
-    dataset = _first(load_dataset(cfg.eval_data, data_dir=cfg.data_dir), limit)
+    dataset = load_dataset(cfg.eval_data, data_dir=cfg.data_dir).head(opts.pop("max_questions", None))
     result = run_bench([str(m) for m in models.values()], dataset, folder, names=list(models), threads=cfg.threads,
                        **opts)
     return json.loads(json.dumps(result, default=str))

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from destila import files
 from destila.errors import DestilaError, ModelError
 
 WEIGHT_SUFFIXES = (".safetensors", ".onnx", ".onnx.data", ".bin")
@@ -30,24 +31,25 @@ def model_files_bytes(folder: str | os.PathLike) -> int:
     )
 
 
-def count_parameters(folder: str | os.PathLike) -> int | None:
-    """Parameters without loading the model: export.json of an ONNX folder, else the safetensors headers."""
+def folder_parameters(folder: str | os.PathLike) -> int | None:
+    """Parameters of a model folder without loading it: export.json of an ONNX folder, else the safetensors
+    headers."""
     path = Path(folder)
-    info = path / "export.json"
-    if (path / "model.onnx").exists() and info.exists():
+    info = path / files.EXPORT_INFO
+    if (path / files.ONNX).exists() and info.exists():
         return int(json.loads(info.read_text(encoding="utf-8"))["parameters"])
-    if (path / "model.onnx").exists():
+    if (path / files.ONNX).exists():
         import onnx
 
-        graph = onnx.load(str(path / "model.onnx"), load_external_data=False).graph
+        graph = onnx.load(str(path / files.ONNX), load_external_data=False).graph
         return int(sum(int(np.prod(t.dims)) for t in graph.initializer if len(t.dims) > 0))
-    files = sorted(path.glob("*.safetensors"))
-    if not files:
+    weights = sorted(path.glob("*.safetensors"))
+    if not weights:
         return None
     from safetensors import safe_open
 
     total = 0
-    for f in files:
+    for f in weights:
         with safe_open(str(f), framework="np") as handle:
             for key in handle.keys():  # noqa: SIM118 (safe_open is no dict)
                 total += int(np.prod(handle.get_slice(key).get_shape()))
@@ -133,6 +135,7 @@ def measure_models(
     latency_questions: int = 50,
     batch_size: int = 16,
     threads: int | None = None,
+    backend: str = "auto",
     progress=None,
 ) -> list[dict]:
     """Raw measurements of every model (no scoring); see `run_bench` for the report."""
@@ -166,11 +169,11 @@ def measure_models(
                     data=str(data_file),
                     threads=threads,
                     batch_size=batch_size,
+                    backend=backend,
                 )["load_seconds"]
             for row, worker in zip(rows, workers):
                 say(f"answering {len(dataset)} questions with {row['model']}")
-                reply = worker.call(op="quality")
-                row["predictions"], row["null_odds"] = reply["predictions"], reply["null_odds"]
+                row["scores"] = worker.call(op="quality")["metrics"]
             for r in range(repeats):
                 for row, worker in zip(rows, workers):
                     say(f"round {r + 1}/{repeats}: {row['model']}")
@@ -183,7 +186,7 @@ def measure_models(
             for worker in workers:
                 worker.close()
     for row in rows:
-        row["parameters"] = count_parameters(row["folder"])
+        row["parameters"] = folder_parameters(row["folder"])
         row["disk_bytes"] = model_files_bytes(row["folder"])
         row["latency_questions"] = n_latency
         row["questions"] = len(dataset)
@@ -199,6 +202,7 @@ def run_bench(
     latency_questions: int = 50,
     batch_size: int = 16,
     threads: int | None = None,
+    backend: str = "auto",
     names: list[str] | None = None,
     progress=None,
 ) -> dict:
@@ -208,8 +212,6 @@ def run_bench(
     parameters, disk_bytes, memory_bytes, latency_p50_ms, latency_p95_ms, throughput_qps, exact, f1,
     speedup (throughput / the first model's) and latency_speedup.
     """
-    from destila.metrics import score
-
     started = time.perf_counter()
     raw = measure_models(
         models,
@@ -218,6 +220,7 @@ def run_bench(
         latency_questions=latency_questions,
         batch_size=batch_size,
         threads=threads,
+        backend=backend,
         progress=progress,
     )
     names = names or _short_names(models)
@@ -225,7 +228,7 @@ def run_bench(
         raise DestilaError("give one name per model")
     rows = []
     for name, r in zip(names, raw):
-        scores = score(dataset, r["predictions"], r["null_odds"])
+        scores = r["scores"]
         official = scores["official"]
         throughputs = [r["questions"] / s for s in r["throughput_s"]]
         mem = r["memory"]
@@ -263,6 +266,7 @@ def run_bench(
             "latency_questions": raw[0]["latency_questions"],
             "batch_size": batch_size,
             "threads": threads,
+            "backend": backend,
             "cpu_count": os.cpu_count(),
         },
         "models": rows,

@@ -7,6 +7,8 @@ import math
 import os
 from pathlib import Path
 
+from destila import files
+
 PLOT_FILE = "f1_vs_throughput.png"
 
 
@@ -95,14 +97,14 @@ def plot_f1_vs_throughput(result: dict, path: str | os.PathLike) -> None:
 def write_reports(result: dict, out_dir: str | os.PathLike) -> dict:
     out = Path(out_dir).expanduser()
     out.mkdir(parents=True, exist_ok=True)
-    files = {
-        "json": str(out / "report.json"),
-        "markdown": str(out / "report.md"),
+    written = {
+        "json": str(out / files.REPORT_JSON),
+        "markdown": str(out / files.REPORT_MD),
         "plot": str(out / PLOT_FILE),
     }
-    plot_f1_vs_throughput(result, files["plot"])
-    (out / "report.md").write_text(markdown_report(result), encoding="utf-8")
-    (out / "report.json").write_text(
-        json.dumps({**result, "files": files}, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    plot_f1_vs_throughput(result, written["plot"])
+    (out / files.REPORT_MD).write_text(markdown_report(result), encoding="utf-8")
+    (out / files.REPORT_JSON).write_text(
+        json.dumps({**result, "files": written}, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )
-    return files
+    return written

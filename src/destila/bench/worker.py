@@ -69,6 +69,7 @@ def main() -> None:
     import torch  # noqa: F401
     import transformers  # noqa: F401
 
+    from destila.evaluation import evaluate
     from destila.infer.predictor import Predictor
 
     predictor = dataset = None
@@ -83,22 +84,17 @@ def main() -> None:
                 baseline = _rss_bytes()
                 started = time.perf_counter()
                 predictor = Predictor.from_pretrained(
-                    cmd["model"], threads=cmd.get("threads"), batch_size=cmd.get("batch_size", 16)
+                    cmd["model"],
+                    threads=cmd.get("threads"),
+                    batch_size=cmd.get("batch_size", 16),
+                    backend=cmd.get("backend", "auto"),
                 )
                 ex = dataset.examples[0]
                 predictor(question=ex.question, context=ex.context)  # warm-up: lazy init, allocator
                 reply({"ok": True, "load_seconds": time.perf_counter() - started})
             elif op == "quality":
-                started = time.perf_counter()
-                predictions, null_odds = predictor.predict_dataset(dataset, progress=False)
-                reply(
-                    {
-                        "ok": True,
-                        "predictions": predictions,
-                        "null_odds": null_odds,
-                        "seconds": time.perf_counter() - started,
-                    }
-                )
+                result = evaluate(predictor, dataset)
+                reply({"ok": True, "metrics": result.metrics, "seconds": result.seconds})
             elif op == "latency":
                 times = []
                 for ex in dataset.examples[: cmd["questions"]]:

@@ -19,6 +19,15 @@ FoldOption = Annotated[str | None, typer.Option("--fold", help="Keep one fold: t
 DataDirOption = Annotated[
     Path | None, typer.Option("--data-dir", help="Local data folder (default: DESTILA_DATA_DIR).")
 ]
+ThreadsOption = Annotated[int | None, typer.Option("--threads", help="CPU threads (default: all).", min=1)]
+BackendOption = Annotated[
+    str,
+    typer.Option(
+        "--backend",
+        help="Runner: auto (model.onnx when the folder holds one, else PyTorch), torch, onnx, "
+        "or another registered backend.",
+    ),
+]
 
 
 def _fmt(key: str, value) -> str:

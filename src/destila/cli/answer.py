@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from destila.cli import app
+from destila.cli._common import BackendOption
 from destila.errors import ConfigError, DataError
 
 
@@ -39,8 +40,9 @@ def answer_command(
         int, typer.Option("--doc-stride", help="Tokens shared by neighbouring windows.", min=0)
     ] = 128,
     max_answer_len: Annotated[
-        int, typer.Option("--max-answer-len", help="Longest answer in tokens.", min=1)
+        int, typer.Option("--max-answer-len", "--max-answer-length", help="Longest answer in tokens.", min=1)
     ] = 15,
+    backend: BackendOption = "auto",
 ) -> None:
     """Print the best answer(s) with score and character span."""
     from destila.infer.predictor import Predictor
@@ -60,7 +62,12 @@ def answer_command(
         raise ConfigError("the question is empty")
 
     predictor = Predictor.from_pretrained(
-        model, threads=threads, max_seq_len=max_seq_len, doc_stride=doc_stride, max_answer_len=max_answer_len
+        model,
+        threads=threads,
+        max_seq_len=max_seq_len,
+        doc_stride=doc_stride,
+        max_answer_len=max_answer_len,
+        backend=backend,
     )
     result = predictor(question=question, context=context, top_k=top_k, handle_impossible_answer=impossible)
     answers = result if isinstance(result, list) else [result]

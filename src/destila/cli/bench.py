@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from destila.cli import app
+from destila.cli._common import BackendOption
 
 
 @app.command("bench")
@@ -39,6 +40,7 @@ def bench_command(
         list[str] | None, typer.Option("--name", help="Display name per model, in order.")
     ] = None,
     data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Local copy of the datasets.")] = None,
+    backend: BackendOption = "auto",
 ) -> None:
     """Measure each MODEL on the same questions; the first model is the speedup baseline."""
     from rich.console import Console
@@ -48,9 +50,7 @@ def bench_command(
     from destila.data import load_dataset
 
     console = Console(stderr=True)
-    dataset = load_dataset(data, data_dir=data_dir, fold=fold)
-    if max_questions and len(dataset.examples) > max_questions:
-        dataset.examples = dataset.examples[:max_questions]
+    dataset = load_dataset(data, data_dir=data_dir, fold=fold).head(max_questions)
     result = run_bench(
         list(model),
         dataset,
@@ -59,6 +59,7 @@ def bench_command(
         latency_questions=latency_questions,
         batch_size=batch_size,
         threads=threads,
+        backend=backend,
         names=list(name) if name else None,
         progress=lambda msg: console.print(f"[dim]{msg}[/]", highlight=False),
     )

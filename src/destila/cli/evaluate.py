@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from destila.cli import app
-from destila.cli._common import DataDirOption, DataOption, FoldOption
+from destila.cli._common import BackendOption, DataDirOption, DataOption, FoldOption, ThreadsOption
 
 
 @app.command("evaluate")
@@ -27,9 +25,8 @@ def evaluate_command(
     ],
     fold: FoldOption = None,
     data_dir: DataDirOption = None,
-    threads: Annotated[
-        int | None, typer.Option("--threads", help="CPU threads (default: all).", min=1)
-    ] = None,
+    threads: ThreadsOption = None,
+    backend: BackendOption = "auto",
     batch_size: Annotated[int, typer.Option("--batch-size", help="Windows per model call.", min=1)] = 16,
     max_seq_len: Annotated[int, typer.Option("--max-seq-len", help="Tokens per window.", min=8)] = 384,
     doc_stride: Annotated[
@@ -39,54 +36,58 @@ def evaluate_command(
         int, typer.Option("--max-question-len", help="Question tokens kept.", min=1)
     ] = 64,
     max_answer_len: Annotated[
-        int, typer.Option("--max-answer-len", help="Longest answer in tokens.", min=1)
-    ] = 15,
+        int | None,
+        typer.Option(
+            "--max-answer-length", "--max-answer-len", help="Longest answer in tokens (default 15).", min=1
+        ),
+    ] = None,
+    first: Annotated[
+        int | None, typer.Option("--first", help="Score only the first N questions (default: all).", min=1)
+    ] = None,
+    n_best: Annotated[
+        int | None,
+        typer.Option(
+            "--n-best", help="Candidate spans each window proposes (default 12, the pipeline's).", min=1
+        ),
+    ] = None,
     null_threshold: Annotated[
         float,
         typer.Option("--null-threshold", help='v2.0 data: answer "" when the null odds exceed this.'),
     ] = 0.0,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
 ) -> None:
-    """Predict answers for a dataset and write predictions, null odds (v2.0) and official + Spanish scores."""
+    """Predict answers for a dataset and write predictions, null odds (v2.0) and official + Spanish scores.
+
+    The paper's protocol (SpanishTinyRoBERTa's code): --first 200 --n-best 1 --max-answer-length 30; a protocol
+    other than the default is recorded in metrics.json under "protocol".
+    """
     from destila.data import load_dataset
-    from destila.infer.predictor import Predictor
-    from destila.metrics import score
+    from destila.evaluation import Protocol, evaluate
 
     dataset = load_dataset(data, data_dir=data_dir, fold=fold)
-    predictor = Predictor.from_pretrained(
+    result = evaluate(
         model,
+        dataset,
+        protocol=Protocol(first=first, n_best=n_best, max_answer_len=max_answer_len),
+        null_threshold=null_threshold,
+        progress=progress,
         threads=threads,
+        backend=backend,
         batch_size=batch_size,
         max_seq_len=max_seq_len,
         doc_stride=doc_stride,
         max_question_len=max_question_len,
-        max_answer_len=max_answer_len,
     )
-    started = time.perf_counter()
-    predictions, null_odds = predictor.predict_dataset(
-        dataset, progress=progress, null_threshold=null_threshold
-    )
-    seconds = time.perf_counter() - started
-    v2 = dataset.version == "2.0"
-    metrics = score(dataset, predictions, null_odds if v2 else None)
-
-    out.mkdir(parents=True, exist_ok=True)
-    _write_json(out / "predictions.json", predictions)
-    if v2:
-        _write_json(out / "null_odds.json", null_odds)
-    _write_json(out / "metrics.json", metrics)
-    _print_table(metrics, dataset, model, len(dataset) / seconds if seconds > 0 else float("inf"), out)
+    result.write(out)
+    _print_table(result, model, out)
 
 
-def _write_json(path: Path, value) -> None:
-    path.write_text(json.dumps(value, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-
-
-def _print_table(metrics: dict, dataset, model: str, per_second: float, out: Path) -> None:
+def _print_table(result, model: str, out: Path) -> None:
     from rich.console import Console
 
     from destila.cli._common import metrics_table
 
+    dataset = result.dataset
     table = metrics_table(f"{model} on {dataset.name} — SQuAD v{dataset.version}, {len(dataset)} questions",
-                          metrics, f"{per_second:.1f} questions/s; written to {out}")
+                          result.metrics, f"{result.questions_per_second:.1f} questions/s; written to {out}")
     Console().print(table)

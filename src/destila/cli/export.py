@@ -7,7 +7,9 @@ from typing import Annotated
 
 import typer
 
+from destila import files
 from destila.cli import app
+from destila.export.options import DEFAULT_OPSET, MIN_AGREEMENT, ExportOptions
 
 
 @app.command("export")
@@ -32,13 +34,14 @@ def export_command(
             "--min-agreement",
             min=0.0,
             max=1.0,
-            help="Least share of answers identical to PyTorch's (default 0.98 fp32, 0.85 int8).",
+            help=f"Least share of answers identical to PyTorch's (default {MIN_AGREEMENT['fp32']} fp32, "
+            f"{MIN_AGREEMENT['int8']} int8).",
         ),
     ] = None,
     max_f1_drop: Annotated[
         float, typer.Option("--max-f1-drop", min=0.0, help="Largest allowed F1 drop (points).")
-    ] = 2.0,
-    opset: Annotated[int, typer.Option("--opset", help="ONNX opset version.")] = 18,
+    ] = ExportOptions.max_f1_drop,
+    opset: Annotated[int, typer.Option("--opset", help="ONNX opset version.")] = DEFAULT_OPSET,
     per_channel: Annotated[
         bool, typer.Option("--per-channel/--per-tensor", help="int8 scales per output channel.")
     ] = True,
@@ -50,36 +53,37 @@ def export_command(
     """Export MODEL to ONNX (dynamic batch and sequence), check answers against PyTorch, write DIR."""
     from rich.console import Console
 
-    from destila.export.exporter import export_model
+    from destila.export.exporter import export_onnx
 
     console = Console()
-    if min_agreement is None:
-        min_agreement = 0.85 if int8 else 0.98
-    info = export_model(
-        model,
-        out,
+    options = ExportOptions(
         int8=int8,
         opset=opset,
         per_channel=per_channel,
         parity_data=None if no_parity else parity_data,
-        data_dir=data_dir,
         parity_max_questions=parity_questions,
         min_agreement=min_agreement,
         max_f1_drop=max_f1_drop,
+        data_dir=data_dir,
         threads=threads,
     )
+    info = export_onnx(model, out, options)
     console.print(
-        f"wrote {out}/model.onnx ({info['onnx_bytes'] / 1e6:.1f} MB, "
-        f"{'int8' if int8 else 'fp32'}, {info['parameters']:,} parameters) in {info['seconds']:.1f} s"
+        f"wrote {out}/{files.ONNX} ({info['onnx_bytes'] / 1e6:.1f} MB, "
+        f"{options.kind}, {info['parameters']:,} parameters) in {info['seconds']:.1f} s"
     )
     parity = info.get("parity")
     if parity:
-        pt, ox, logits = parity["pytorch"], parity["onnx"], parity["logits"]
-        em_key = "exact_match" if "exact_match" in pt else "exact"
-        console.print(
-            f"parity on {parity['questions']} questions of {parity['data']}: "
-            f"PyTorch EM {pt.get(em_key, 0):.2f} F1 {pt.get('f1', 0):.2f} | "
-            f"ONNX EM {ox.get(em_key, 0):.2f} F1 {ox.get('f1', 0):.2f} | "
-            f"identical answers {parity['agreement']:.1%} | "
-            f"max logit diff {max(logits['max_abs_start_logit_diff'], logits['max_abs_end_logit_diff']):.2e}"
-        )
+        _print_parity(console, parity)
+
+
+def _print_parity(console, parity: dict) -> None:
+    pt, ox, logits = parity["pytorch"], parity["onnx"], parity["logits"]
+    em_key = "exact_match" if "exact_match" in pt else "exact"
+    console.print(
+        f"parity on {parity['questions']} questions of {parity['data']}: "
+        f"PyTorch EM {pt.get(em_key, 0):.2f} F1 {pt.get('f1', 0):.2f} | "
+        f"ONNX EM {ox.get(em_key, 0):.2f} F1 {ox.get('f1', 0):.2f} | "
+        f"identical answers {parity['agreement']:.1%} | "
+        f"max logit diff {max(logits['max_abs_start_logit_diff'], logits['max_abs_end_logit_diff']):.2e}"
+    )

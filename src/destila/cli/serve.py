@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from destila.cli import app
+from destila.cli._common import BackendOption
 
 
 @app.command("serve")
@@ -50,6 +51,7 @@ def serve_command(
         int | None, typer.Option("--threads", min=1, help="Model threads (default: all cores).")
     ] = None,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
+    backend: BackendOption = "auto",
 ) -> None:
     """Serve MODEL: POST /v1/answer, GET /v1/model, GET /healthz, and the page at /."""
     import uvicorn
@@ -66,7 +68,7 @@ def serve_command(
         max_in_flight=max_in_flight,
     )
     application = build_app(
-        model, limits=limits, threads=threads, no_answer=no_answer, model_batch=model_batch
+        model, limits=limits, threads=threads, no_answer=no_answer, model_batch=model_batch, backend=backend
     )
     typer.echo(f"serving {model} on http://{host}:{port}/ (API: POST /v1/answer)", err=True)
     uvicorn.run(application, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+
+from destila.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -33,3 +35,11 @@ class QADataset:
 
     def by_id(self) -> dict[str, QAExample]:
         return {ex.id: ex for ex in self.examples}
+
+    def head(self, n: int | None) -> QADataset:
+        """A new dataset of the first `n` questions (all of them when `n` is None); this one is left as is."""
+        if n is None or n >= len(self.examples):
+            return replace(self, examples=list(self.examples))
+        if n < 0:
+            raise ConfigError(f"the number of questions to keep must not be negative, got {n}")
+        return replace(self, examples=self.examples[:n], name=f"{self.name} (first {n})")

@@ -1,4 +1,5 @@
-"""Does the exported model answer like the PyTorch one? Logits on a few windows, answers on a held-out set."""
+"""Step 3 of the export: does the exported model answer like the PyTorch one? Logits on a few windows, answers
+on held-out questions (through `destila.evaluation`, as every score in destila)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
-from destila.errors import DestilaError
+from destila import files
+from destila.errors import ConfigError, DestilaError
+from destila.export.options import ExportOptions
 
-PARITY_FILE = "parity.json"
+MAX_LISTED_DIFFERENCES = 20
 
 
 class ParityError(DestilaError):
@@ -21,106 +24,90 @@ class ParityError(DestilaError):
 
 def logits_difference(source: str, exported: str | os.PathLike, dataset, windows: int = 8) -> dict:
     """Largest |ONNX - PyTorch| start/end logit over the real (unpadded) tokens of a few windows."""
-    import torch
-
-    from destila.export.exporter import uses_token_type_ids
-    from destila.export.runner import OnnxRunner
-    from destila.models.hub import load_qa_model, load_tokenizer
+    from destila.infer.runners import make_runner
+    from destila.models.hub import load_tokenizer
 
     tokenizer = load_tokenizer(source)
-    model = load_qa_model(source).eval()
-    runner = OnnxRunner(exported)
-    examples = dataset.examples[:windows]
+    torch_runner = make_runner(source, backend="torch")
+    onnx_runner = make_runner(exported, backend="onnx")
+    examples = dataset.head(windows).examples
     enc = tokenizer(
         [ex.question for ex in examples],
         [ex.context for ex in examples],
         truncation="only_second",
-        max_length=min(384, getattr(model.config, "max_position_embeddings", 512) - 2),
+        max_length=min(384, getattr(torch_runner.model.config, "max_position_embeddings", 512) - 2),
         padding=True,
         return_tensors="np",
     )
-    with_tt = uses_token_type_ids(tokenizer, model.config)
-    feed = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
-    if with_tt:
-        feed["token_type_ids"] = enc["token_type_ids"]
-    with torch.no_grad():
-        out = model(**{k: torch.from_numpy(np.asarray(v, dtype=np.int64)) for k, v in feed.items()})
-    start, end = runner(**feed)
-    mask = enc["attention_mask"].astype(bool)
-    diff_start = np.abs(start - out.start_logits.numpy())[mask]
-    diff_end = np.abs(end - out.end_logits.numpy())[mask]
+    ids, mask = (np.asarray(enc[k], dtype=np.int64) for k in ("input_ids", "attention_mask"))
+    types = np.asarray(enc["token_type_ids"], dtype=np.int64) if "token_type_ids" in enc else None
+    ref_start, ref_end = torch_runner(ids, mask, types)
+    start, end = onnx_runner(ids, mask, types)
+    keep = mask.astype(bool)
     return {
         "windows": len(examples),
-        "max_abs_start_logit_diff": float(diff_start.max()),
-        "max_abs_end_logit_diff": float(diff_end.max()),
+        "max_abs_start_logit_diff": float(np.abs(start - ref_start)[keep].max()),
+        "max_abs_end_logit_diff": float(np.abs(end - ref_end)[keep].max()),
         "same_argmax_start": float(
-            np.mean(
-                np.argmax(np.where(mask, start, -1e9), 1)
-                == np.argmax(np.where(mask, out.start_logits, -1e9), 1)
-            )
+            np.mean(np.argmax(np.where(keep, start, -1e9), 1) == np.argmax(np.where(keep, ref_start, -1e9), 1))
         ),
     }
 
 
-def check_parity(
-    source: str,
-    exported: str | os.PathLike,
-    data: str,
-    *,
-    data_dir: str | os.PathLike | None = None,
-    max_questions: int = 200,
-    min_agreement: float = 0.9,
-    max_f1_drop: float = 2.0,
-    threads: int | None = None,
-) -> dict:
-    """Answer the same questions with both models; write `parity.json` into `exported`; raise on drift."""
-    from destila.data import load_dataset
-    from destila.infer.predictor import Predictor
-    from destila.metrics import score
+def check_parity(source: str, exported: str | os.PathLike, options: ExportOptions | None = None) -> dict:
+    """Answer the same questions with both models; write `parity.json` into `exported`; raise on drift.
 
-    dataset = load_dataset(data, data_dir=data_dir)
-    if max_questions and len(dataset.examples) > max_questions:
-        dataset.examples = dataset.examples[:max_questions]
+    The questions are the first `options.parity_max_questions` of `options.parity_data`; the check fails when
+    fewer than `options.agreement_needed` of the answers are identical or the official F1 falls by more than
+    `options.max_f1_drop` points (`ParityError`, raised after `parity.json` is written).
+    """
+    from destila.data import load_dataset
+    from destila.evaluation import evaluate
+
+    options = options or ExportOptions()
+    data = options.parity_data
+    if not data:
+        raise ConfigError("the parity check needs held-out questions: set parity_data")
+    dataset = load_dataset(data, data_dir=options.data_dir).head(options.parity_max_questions)
     if not dataset.examples:
         raise DestilaError(f"parity data {data!r} holds no questions")
-
-    results = {}
-    answers = {}
-    for label, folder in (("pytorch", source), ("onnx", str(exported))):
-        predictor = Predictor.from_pretrained(folder, threads=threads)
-        predictions, null_odds = predictor.predict_dataset(dataset, progress=False)
-        answers[label] = predictions
-        results[label] = score(dataset, predictions, null_odds)["official"]
-    ids = [ex.id for ex in dataset.examples]
-    same = sum(answers["pytorch"].get(i) == answers["onnx"].get(i) for i in ids)
-    agreement = same / len(ids)
-    f1_drop = float(results["pytorch"].get("f1", 0.0)) - float(results["onnx"].get("f1", 0.0))
-    report = {
-        "data": data,
-        "questions": len(ids),
-        "pytorch": results["pytorch"],
-        "onnx": results["onnx"],
-        "identical_answers": same,
-        "agreement": agreement,
-        "f1_drop": f1_drop,
-        "logits": logits_difference(source, exported, dataset),
-        "thresholds": {"min_agreement": min_agreement, "max_f1_drop": max_f1_drop},
-        "differing_examples": [
-            {"id": i, "pytorch": answers["pytorch"].get(i), "onnx": answers["onnx"].get(i)}
-            for i in ids
-            if answers["pytorch"].get(i) != answers["onnx"].get(i)
-        ][:20],
+    results = {
+        label: evaluate(folder, dataset, backend=backend, threads=options.threads)
+        for label, folder, backend in (("pytorch", source, "torch"), ("onnx", str(exported), "onnx"))
     }
-    report["passed"] = agreement >= min_agreement and f1_drop <= max_f1_drop
-    Path(exported, PARITY_FILE).write_text(
-        json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-    )
+    report = _report(data, dataset, results, logits_difference(source, exported, dataset), options)
+    path = Path(exported, files.PARITY)
+    path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     if not report["passed"]:
         raise ParityError(
-            f"the exported model drifted from the PyTorch model on {len(ids)} questions of {data!r}: "
-            f"{agreement:.1%} identical answers (minimum {min_agreement:.1%}), F1 "
-            f"{results['pytorch'].get('f1', 0.0):.2f} -> {results['onnx'].get('f1', 0.0):.2f} "
-            f"(drop {f1_drop:.2f}, maximum {max_f1_drop:.2f}). See {Path(exported, PARITY_FILE)}; "
+            f"the exported model drifted from the PyTorch model on {report['questions']} questions of {data!r}: "
+            f"{report['agreement']:.1%} identical answers (minimum {options.agreement_needed:.1%}), F1 "
+            f"{report['pytorch'].get('f1', 0.0):.2f} -> {report['onnx'].get('f1', 0.0):.2f} "
+            f"(drop {report['f1_drop']:.2f}, maximum {options.max_f1_drop:.2f}). See {path}; "
             "export without --int8, or loosen --min-agreement / --max-f1-drop."
         )
     return report
+
+
+def _report(data: str, dataset, results: dict, logits: dict, options: ExportOptions) -> dict:
+    """parity.json: both models' scores, how many answers agree, the logit gap and the verdict."""
+    ids = [ex.id for ex in dataset.examples]
+    ours, theirs = results["pytorch"].predictions, results["onnx"].predictions
+    same = sum(ours.get(i) == theirs.get(i) for i in ids)
+    official = {label: result.metrics["official"] for label, result in results.items()}
+    agreement = same / len(ids)
+    f1_drop = float(official["pytorch"].get("f1", 0.0)) - float(official["onnx"].get("f1", 0.0))
+    differing = [{"id": i, "pytorch": ours.get(i), "onnx": theirs.get(i)} for i in ids if ours.get(i) != theirs.get(i)]
+    return {
+        "data": data,
+        "questions": len(ids),
+        "pytorch": official["pytorch"],
+        "onnx": official["onnx"],
+        "identical_answers": same,
+        "agreement": agreement,
+        "f1_drop": f1_drop,
+        "logits": logits,
+        "thresholds": {"min_agreement": options.agreement_needed, "max_f1_drop": options.max_f1_drop},
+        "differing_examples": differing[:MAX_LISTED_DIFFERENCES],
+        "passed": agreement >= options.agreement_needed and f1_drop <= options.max_f1_drop,
+    }

@@ -21,6 +21,7 @@ import numpy as np
 
 from destila.data.types import QAExample
 from destila.errors import ConfigError
+from destila.models.inputs import uses_token_type_ids
 
 
 @dataclass
@@ -129,11 +130,6 @@ def _read_layout(tokenizer, backend) -> _Layout:
         first_type=types[pos0[0]],
         second_type=types[pos1[0]],
     )
-
-
-def uses_token_type_ids(tokenizer) -> bool:
-    """Whether the model is fed token_type_ids (as the tokenizer declares them among its model inputs)."""
-    return "token_type_ids" in getattr(tokenizer, "model_input_names", ())
 
 
 def _check_fast(tokenizer) -> None:
@@ -345,40 +341,6 @@ def prepare_train_features(
             ends_pos.append(int(windows.cls_index[k]) + shifts[k])
     out["start_positions"] = starts_pos
     out["end_positions"] = ends_pos
-    return out
-
-
-def prepare_eval_features(
-    examples: Sequence[QAExample],
-    tokenizer,
-    max_length: int = 384,
-    doc_stride: int = 128,
-    max_query_length: int = 64,
-    pad_to_max_length: bool = False,
-) -> dict[str, list]:
-    """Windows for prediction: input_ids, attention_mask, token_type_ids (when used), example_index (position in
-    `examples`), example_id, and offset_mapping: (start, end) characters of the context for context tokens and
-    None for question, special and padding tokens."""
-    windows = encode_windows(
-        [ex.question for ex in examples],
-        [ex.context for ex in examples],
-        tokenizer,
-        max_length,
-        doc_stride,
-        max_query_length,
-    )
-    out, shifts = _pad_lists(windows, tokenizer, max_length, pad_to_max_length)
-    offset_mapping = []
-    for k in range(len(windows)):
-        ctx = windows.contexts[windows.example_index[k]]
-        a, n, pos = int(windows.ctx_start[k]), int(windows.ctx_len[k]), int(windows.ctx_pos[k]) + shifts[k]
-        total = len(out["input_ids"][k])
-        om: list = [None] * total
-        om[pos : pos + n] = [tuple(o) for o in ctx.offsets[a : a + n].tolist()]
-        offset_mapping.append(om)
-    out["example_index"] = windows.example_index.tolist()
-    out["example_id"] = [examples[i].id for i in out["example_index"]]
-    out["offset_mapping"] = offset_mapping
     return out
 
 

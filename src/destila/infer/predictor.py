@@ -5,21 +5,19 @@ alignment, merging and output structure; see `destila.infer.postprocess`) but ru
 dynamically padded batches, in inference mode, with one tokenizer call per batch of questions.
 
 A runner turns numpy `input_ids` / `attention_mask` / `token_type_ids` into numpy start and end logits: a PyTorch
-model here, an ONNX session for exported folders (`_make_runner` picks it).
+model, an ONNX session for exported folders, or any other backend of `destila.infer.runners`.
 """
 
 from __future__ import annotations
 
-import inspect
 import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 
 from destila.data.types import QADataset
 from destila.errors import ConfigError
-from destila.infer.features import Windows, encode_windows, uses_token_type_ids
+from destila.infer.features import Windows, encode_windows
 from destila.infer.postprocess import (
     ExamplePrediction,
     WindowResult,
@@ -27,57 +25,11 @@ from destila.infer.postprocess import (
     n_candidates,
     window_candidates,
 )
+from destila.infer.runners import AUTO, make_runner
+from destila.infer.runners.torch import TorchRunner  # noqa: F401  (train/loop.py imports it from here)
+from destila.models.inputs import uses_token_type_ids
 
 _EXAMPLES_PER_CHUNK = 4096  # examples tokenised and batched together (bounds memory on large sets)
-
-
-class TorchRunner:
-    """`runner(input_ids, attention_mask, token_type_ids=None) -> (start_logits, end_logits)` on a PyTorch model."""
-
-    def __init__(self, model, device: str = "cpu", threads: int | None = None):
-        import torch
-
-        if threads:
-            torch.set_num_threads(int(threads))
-        self.torch = torch
-        self.device = torch.device(device)
-        self.model = model.eval().to(self.device)
-        self.uses_token_type_ids = "token_type_ids" in inspect.signature(self.model.forward).parameters
-
-    def __call__(self, input_ids, attention_mask, token_type_ids=None) -> tuple[np.ndarray, np.ndarray]:
-        torch = self.torch
-        with torch.inference_mode():
-            inputs = {
-                "input_ids": torch.from_numpy(input_ids).to(self.device),
-                "attention_mask": torch.from_numpy(attention_mask).to(self.device),
-            }
-            if token_type_ids is not None and self.uses_token_type_ids:
-                inputs["token_type_ids"] = torch.from_numpy(token_type_ids).to(self.device)
-            out = self.model(**inputs)
-            return out.start_logits.float().cpu().numpy(), out.end_logits.float().cpu().numpy()
-
-
-def _make_runner(folder: str, threads: int | None = None, device: str = "cpu"):
-    """The runner for a resolved model folder (or hub id): ONNX when the folder holds `model.onnx`, else PyTorch."""
-    path = Path(folder)
-    if (path / "model.onnx").is_file():
-        if device != "cpu":
-            raise ConfigError(f"exported ONNX models run on the CPU only (asked for device {device!r})")
-        from destila.export.runner import OnnxRunner
-
-        return OnnxRunner(folder, threads=threads)
-    from transformers.utils import logging as hf_logging
-
-    from destila.models.hub import load_qa_model
-
-    bars = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()  # no "Loading weights" bar on every load
-    try:
-        model = load_qa_model(folder)
-    finally:
-        if bars:
-            hf_logging.enable_progress_bar()
-    return TorchRunner(model, device=device, threads=threads)
 
 
 def _pairs(args, question, context) -> list[tuple[str, str]]:
@@ -167,13 +119,17 @@ class Predictor:
         max_answer_len: int = 15,
         device: str = "cpu",
         max_batch_tokens: int | None = 2048,
+        backend: str = AUTO,
     ) -> Predictor:
-        """Load a QA model folder, hub id, `offline:` name or exported ONNX folder with its tokenizer."""
+        """Load a QA model folder, hub id, `offline:` name or exported folder with its tokenizer.
+
+        `backend` names the runner (`destila.infer.runners`); `auto` runs `model.onnx` when the folder holds one,
+        else the PyTorch weights."""
         from destila.models.hub import load_tokenizer, resolve_model
 
         folder = resolve_model(model_or_folder)
         tokenizer = load_tokenizer(folder)
-        runner = _make_runner(folder, threads=threads, device=device)
+        runner = make_runner(folder, backend=backend, threads=threads, device=device)
         return cls(
             runner, tokenizer, batch_size, max_seq_len, doc_stride, max_question_len, max_answer_len, max_batch_tokens
         )
@@ -227,8 +183,11 @@ class Predictor:
         max_question_len: int | None = None,
         align_to_words: bool = True,
         progress: bool = False,
+        n_best: int | None = None,
     ) -> list[ExamplePrediction]:
-        """Predictions for each pair, in order (answers, null score, best span score)."""
+        """Predictions for each pair, in order (answers, null score, best span score).
+
+        Each window proposes its `n_best` best spans (default `2 * top_k + 10`, the pipeline's number)."""
         if max_seq_len is None:
             max_seq_len = self.max_seq_len
         if doc_stride is None:
@@ -241,6 +200,10 @@ class Predictor:
             raise ConfigError(f"doc_stride ({doc_stride}) is larger than max_seq_len ({max_seq_len})")
         if max_answer_len < 1:
             raise ConfigError(f"max_answer_len must be at least 1, got {max_answer_len}")
+        if n_best is None:
+            n_best = n_candidates(top_k)
+        if n_best < 1:
+            raise ConfigError(f"n_best must be at least 1, got {n_best}")
 
         out: list[ExamplePrediction] = []
         with _progress(progress, len(questions)) as advance:
@@ -254,7 +217,7 @@ class Predictor:
                     doc_stride,
                     max_question_len,
                 )
-                results = self._run(windows, n_candidates(top_k), max_answer_len, advance)
+                results = self._run(windows, n_best, max_answer_len, advance)
                 bounds = np.searchsorted(windows.example_index, np.arange(hi - lo + 1))
                 for i in range(hi - lo):
                     out.append(
@@ -275,15 +238,23 @@ class Predictor:
         progress: bool = True,
         handle_impossible_answer: bool | None = None,
         null_threshold: float = 0.0,
+        max_answer_len: int | None = None,
+        n_best: int | None = None,
     ) -> tuple[dict[str, str], dict[str, float]]:
         """(predictions id -> answer text, null_odds id -> null score minus best span score), ready for
         `destila.metrics.score`. On SQuAD v2.0 data the empty answer wins when its odds exceed `null_threshold`
-        (as `handle_impossible_answer` does in the pipeline); on v1.1 data the best span is always given."""
+        (as `handle_impossible_answer` does in the pipeline); on v1.1 data the best span is always given.
+        `max_answer_len` and `n_best` override the predictor's for this call (see `predict_pairs`)."""
         if handle_impossible_answer is None:
             handle_impossible_answer = dataset.version == "2.0"
         examples = dataset.examples
         preds = self.predict_pairs(
-            [ex.question for ex in examples], [ex.context for ex in examples], top_k=1, progress=progress
+            [ex.question for ex in examples],
+            [ex.context for ex in examples],
+            top_k=1,
+            max_answer_len=max_answer_len,
+            progress=progress,
+            n_best=n_best,
         )
         predictions, null_odds = {}, {}
         for ex, p in zip(examples, preds):

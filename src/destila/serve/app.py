@@ -20,6 +20,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from destila import files
 from destila.errors import ConfigError
 from destila.serve.batcher import MicroBatcher, Overloaded
 
@@ -278,12 +279,12 @@ def create_app(
 def detect_no_answer(folder: str | os.PathLike) -> bool:
     """Whether the model was trained/evaluated on SQuAD v2.0-style data (may answer "no answer")."""
     path = Path(folder)
-    metrics = path / "metrics.json"
+    metrics = path / files.METRICS
     if metrics.is_file():
         text = metrics.read_text(encoding="utf-8", errors="replace")
         if "HasAns_" in text or "NoAns_" in text or '"2.0"' in text:
             return True
-    for name in ("config.json", "export.json"):
+    for name in (files.HF_CONFIG, files.EXPORT_INFO):
         f = path / name
         if f.is_file():
             try:
@@ -296,37 +297,37 @@ def detect_no_answer(folder: str | os.PathLike) -> bool:
     return False
 
 
-def describe_model(model: str, folder: str | os.PathLike) -> dict:
-    """Name, format, size, parameters and the metrics/card the folder carries, for `GET /v1/model`."""
-    from destila.bench.measure import count_parameters, model_files_bytes
+def model_summary(model: str, folder: str | os.PathLike, backend: str) -> dict:
+    """Name, format (the backend that runs it), size, parameters and the metrics/card the folder carries, for
+    `GET /v1/model`."""
+    from destila.bench.measure import folder_parameters, model_files_bytes
 
     path = Path(folder)
     info: dict[str, Any] = {"name": path.name or str(model), "model": str(model)}
     if path.is_dir():
-        export = path / "export.json"
-        onnx = (path / "model.onnx").is_file()
-        info["format"] = "onnx" if onnx else "pytorch"
+        export = path / files.EXPORT_INFO
+        info["format"] = "pytorch" if backend == "torch" else backend
         if export.is_file():
             try:
                 info["int8"] = bool(json.loads(export.read_text(encoding="utf-8")).get("int8"))
             except ValueError:
                 pass
-        info["parameters"] = count_parameters(path)
+        info["parameters"] = folder_parameters(path)
         info["size_bytes"] = model_files_bytes(path)
-        metrics = path / "metrics.json"
+        metrics = path / files.METRICS
         if metrics.is_file():
             try:
                 info["metrics"] = json.loads(metrics.read_text(encoding="utf-8"))
             except ValueError:
                 info["metrics"] = None
-        card = path / "README.md"
+        card = path / files.MODEL_CARD
         if card.is_file():
             lines = card.read_text(encoding="utf-8", errors="replace").splitlines()
             title = next((ln.lstrip("# ").strip() for ln in lines if ln.startswith("# ")), None)
             if title:
                 info["title"] = title
         try:
-            config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+            config = json.loads((path / files.HF_CONFIG).read_text(encoding="utf-8"))
             info["architecture"] = (config.get("architectures") or [config.get("model_type")])[0]
         except (OSError, ValueError):
             pass
@@ -354,8 +355,9 @@ def build_app(
     threads: int | None = None,
     no_answer: str = "auto",
     model_batch: int | None = None,
+    backend: str = "auto",
 ):
-    """Load `model` (PyTorch or exported ONNX folder) into a Predictor and wrap it in the app."""
+    """Load `model` (PyTorch or exported ONNX folder, or any `backend`) into a Predictor and wrap it in the app."""
     from destila.infer.predictor import Predictor
     from destila.models.hub import resolve_model
 
@@ -369,7 +371,7 @@ def build_app(
     # than smaller batches lose (measured on 2 cores, int8 student, 16 clients: model batch 16 -> 12 req/s,
     # 4 -> 17-26 req/s, 1 -> 20-28 req/s).
     model_batch = min(model_batch or DEFAULT_MODEL_BATCH, limits.max_batch)
-    predictor = Predictor.from_pretrained(folder, threads=threads, batch_size=model_batch)
-    info = describe_model(model, folder)
+    predictor = Predictor.from_pretrained(folder, threads=threads, batch_size=model_batch, backend=backend)
+    info = model_summary(model, folder, predictor.runner.name)
     info["no_answer"] = handle
     return create_app(predictor_batch_fn(predictor, handle), info=info, limits=limits)

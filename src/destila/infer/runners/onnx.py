@@ -1,4 +1,4 @@
-"""Run an exported QA model with onnxruntime: numpy ids and masks in, numpy start/end logits out."""
+"""The ONNX backend: an exported `model.onnx` run by onnxruntime on the CPU."""
 
 from __future__ import annotations
 
@@ -7,15 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from destila.errors import ModelError
-
-ONNX_FILE = "model.onnx"
-
-
-def is_onnx_folder(folder: str | os.PathLike) -> bool:
-    """True when `folder` is a local folder holding an exported `model.onnx`."""
-    path = Path(str(folder)).expanduser()
-    return path.is_dir() and (path / ONNX_FILE).is_file()
+from destila import files
+from destila.errors import ConfigError, ModelError
 
 
 def session_options(threads: int | None = None):
@@ -42,12 +35,14 @@ class OnnxRunner:
     caller did not give is fed zeros, which is what the PyTorch models assume when it is missing.
     """
 
+    name = "onnx"
+
     def __init__(self, folder: str | os.PathLike, threads: int | None = None):
         import onnxruntime as ort
 
-        path = Path(str(folder)).expanduser() / ONNX_FILE
+        path = Path(str(folder)).expanduser() / files.ONNX
         if not path.is_file():
-            raise ModelError(f"no {ONNX_FILE} in {str(folder)!r}")
+            raise ModelError(f"no {files.ONNX} in {str(folder)!r}")
         try:
             self.session = ort.InferenceSession(
                 str(path), session_options(threads), providers=["CPUExecutionProvider"]
@@ -64,6 +59,7 @@ class OnnxRunner:
 
     @property
     def uses_token_type_ids(self) -> bool:
+        """Whether the exported graph has a token-type input (the export decided it once)."""
         return "token_type_ids" in self.input_names
 
     def __call__(self, input_ids, attention_mask, token_type_ids=None) -> tuple[np.ndarray, np.ndarray]:
@@ -77,3 +73,16 @@ class OnnxRunner:
             )
         start, end = self.session.run(["start_logits", "end_logits"], feed)
         return start, end
+
+
+def holds_graph(folder: Path) -> bool:
+    """A local folder holding an exported `model.onnx`."""
+    return folder.is_dir() and (folder / files.ONNX).is_file()
+
+
+def load(folder, threads: int | None = None, device: str = "cpu") -> OnnxRunner:
+    if not isinstance(folder, (str, os.PathLike)):
+        raise ConfigError("the onnx backend runs exported folders, not in-memory models")
+    if device != "cpu":
+        raise ConfigError(f"exported ONNX models run on the CPU only (asked for device {device!r})")
+    return OnnxRunner(folder, threads=threads)

@@ -1,0 +1,146 @@
+"""Answer every question of a dataset with a model and score the answers: the one evaluation path.
+
+`destila evaluate`, the pipeline, the training loop, the export's parity check and `destila bench` all call
+`evaluate`, so a model scores the same wherever it is scored.
+
+    >>> result = evaluate("runs/student", load_dataset("squad-es-v1.1:dev-small@eval"), threads=2)
+    >>> result.metrics["official"]["f1"]
+    >>> result.write("runs/student/eval")          # predictions.json, null_odds.json (v2.0), metrics.json
+
+What is evaluated can be a model folder (hub id, `offline:` name, exported folder), a `Predictor`, a runner or an
+in-memory PyTorch model (the last two with their tokenizer).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from destila import files
+from destila.data.types import QADataset
+from destila.errors import ConfigError
+from destila.infer.postprocess import n_candidates
+from destila.infer.predictor import Predictor
+from destila.infer.runners import Runner, make_runner
+from destila.metrics import score
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """Which questions are scored and how answers are picked; None everywhere is destila's default.
+
+    SpanishTinyRoBERTa's authors score the first 200 dev questions, keep the best span of each window and allow
+    answers of up to 30 tokens: `Protocol(first=200, n_best=1, max_answer_len=30)`.
+    """
+
+    first: int | None = None  # score only the first N questions
+    n_best: int | None = None  # spans each window proposes (default 2 * top_k + 10, the pipeline's)
+    max_answer_len: int | None = None  # longest answer in tokens (default: the predictor's, 15)
+
+    def __post_init__(self) -> None:
+        for name in ("first", "n_best", "max_answer_len"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"{name} must be at least 1, got {value}")
+
+    def record(self, predictor: Predictor) -> dict | None:
+        """The protocol as metrics.json records it (the values in force); None for the default one, so that
+        default runs write the same metrics.json as ever."""
+        if self == Protocol():
+            return None
+        return {
+            "first": self.first,
+            "n_best": self.n_best or n_candidates(1),
+            "max_answer_length": self.max_answer_len or predictor.max_answer_len,
+        }
+
+
+@dataclass
+class EvalResult:
+    dataset: QADataset  # the questions scored (the first N when the protocol says so)
+    predictions: dict[str, str]  # id -> answer text ("" = no answer)
+    null_odds: dict[str, float]  # id -> null score minus best span score
+    metrics: dict  # destila.metrics.score: {"official": {...}, "es": {...}}
+    seconds: float  # answering time (loading excluded)
+    protocol: dict | None = None  # Protocol.record: None for the default protocol
+
+    @property
+    def questions_per_second(self) -> float:
+        return len(self.dataset) / self.seconds if self.seconds > 0 else float("inf")
+
+    def write(self, folder: str | os.PathLike) -> None:
+        """predictions.json, null_odds.json (v2.0 data only) and metrics.json (+ "protocol" unless default)."""
+        out = Path(folder)
+        out.mkdir(parents=True, exist_ok=True)
+        _write_json(out / files.PREDICTIONS, self.predictions)
+        if self.dataset.version == "2.0":
+            _write_json(out / files.NULL_ODDS, self.null_odds)
+        metrics = self.metrics if self.protocol is None else {**self.metrics, "protocol": self.protocol}
+        _write_json(out / files.METRICS, metrics)
+
+
+def _write_json(path: Path, value) -> None:
+    path.write_text(json.dumps(value, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+
+
+def evaluate(
+    source,
+    dataset: QADataset,
+    *,
+    tokenizer=None,
+    protocol: Protocol | None = None,
+    handle_impossible_answer: bool | None = None,
+    null_threshold: float = 0.0,
+    progress: bool = False,
+    **settings,
+) -> EvalResult:
+    """Answer `dataset` with `source` and score the answers.
+
+    `settings` go to the `Predictor` built for a folder (`Predictor.from_pretrained`: threads, backend,
+    batch_size, max_seq_len, doc_stride, max_question_len, ...) or around a runner or in-memory model; a given
+    `Predictor` is used as is. `handle_impossible_answer` defaults to the dataset's version (v2.0: the empty
+    answer wins when its null odds exceed `null_threshold`).
+    """
+    protocol = protocol or Protocol()
+    dataset = dataset.head(protocol.first)
+    with _predictor(source, tokenizer, settings) as predictor:
+        started = time.perf_counter()
+        predictions, null_odds = predictor.predict_dataset(
+            dataset,
+            progress=progress,
+            handle_impossible_answer=handle_impossible_answer,
+            null_threshold=null_threshold,
+            max_answer_len=protocol.max_answer_len,
+            n_best=protocol.n_best,
+        )
+        seconds = time.perf_counter() - started
+    metrics = score(dataset, predictions, null_odds if dataset.version == "2.0" else None)
+    return EvalResult(dataset, predictions, null_odds, metrics, seconds, protocol.record(predictor))
+
+
+@contextlib.contextmanager
+def _predictor(source, tokenizer, settings: dict):
+    """The Predictor for what `evaluate` was given; an in-memory model is put back in the mode it was found in."""
+    if isinstance(source, Predictor):
+        if settings or tokenizer is not None:
+            raise ConfigError("a Predictor is used as is: give settings when building it instead")
+        yield source
+        return
+    if isinstance(source, (str, os.PathLike)):
+        yield Predictor.from_pretrained(source, **settings)
+        return
+    if tokenizer is None:
+        raise ConfigError("evaluating a runner or an in-memory model needs its tokenizer")
+    if isinstance(source, Runner):
+        yield Predictor(source, tokenizer, **settings)
+        return
+    was_training = source.training
+    device = str(next(source.parameters()).device)
+    try:
+        yield Predictor(make_runner(source, device=device), tokenizer, **settings)
+    finally:
+        source.train(was_training)
