@@ -26,7 +26,6 @@ from destila.infer.postprocess import (
     window_candidates,
 )
 from destila.infer.runners import AUTO, make_runner
-from destila.infer.runners.torch import TorchRunner  # noqa: F401  (train/loop.py imports it from here)
 from destila.models.inputs import uses_token_type_ids
 
 _EXAMPLES_PER_CHUNK = 4096  # examples tokenised and batched together (bounds memory on large sets)

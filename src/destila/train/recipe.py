@@ -11,7 +11,6 @@ process), the schedule and the data position, so `resume=True` continues from th
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import shutil
 import time
@@ -27,6 +26,7 @@ from destila import files
 from destila.config import DistillConfig, TrainConfig, save_config
 from destila.distill.losses import DistillationLoss
 from destila.errors import ConfigError
+from destila.evaluation import evaluate
 from destila.models.dropout import set_dropout
 from destila.train.batches import (
     BatchPlan,
@@ -199,7 +199,7 @@ class TrainingRun:
         self.features: TrainFeatures = build_train_features(examples, self.tokenizer, cfg.max_length,
                                                             cfg.doc_stride, cfg.max_query_length)
         if eval_set is not None and cfg.max_eval_examples:
-            eval_set = dataclasses.replace(eval_set, examples=eval_set.examples[: cfg.max_eval_examples])
+            eval_set = eval_set.head(cfg.max_eval_examples)
         self.eval_set = eval_set
         self.plan = BatchPlan(self.features.lengths, cfg.batch_size, self.accelerator.num_processes,
                               cfg.grad_accum, cfg.seed, cfg.group_by_length)
@@ -369,9 +369,11 @@ class TrainingRun:
         if self.eval_set is None:
             return
         if self.main:
-            stage = run.stage
+            cfg, stage = self.cfg, run.stage
             student = self.accelerator.unwrap_model(run.module).student
-            scores = evaluate_model(student, self.tokenizer, self.eval_set, self.cfg)
+            scores = evaluate(student, self.eval_set, tokenizer=self.tokenizer, batch_size=cfg.eval_batch_size,
+                              max_seq_len=cfg.max_length, doc_stride=cfg.doc_stride,
+                              max_question_len=cfg.max_query_length or cfg.max_length).metrics
             record = {"type": "eval", "stage": stage.name, "stage_index": stage.index, "step": done,
                       "global_step": self.state.global_step + done, **flat_scores(scores)}
             self.log.write(record)
@@ -471,23 +473,6 @@ def train_stages(cfg: TrainConfig, recipe: TrainConfig | DistillConfig, stages: 
     """Run `stages` on models built by the caller (the dry run's stand-ins); returns the output folder."""
     return TrainingRun(cfg, recipe, stages, student=student, tokenizer=tokenizer, teacher=teacher, source=source,
                        on_step=on_step).run(resume)
-
-
-def evaluate_model(model, tokenizer, dataset, cfg: TrainConfig) -> dict:
-    """Official and Spanish scores of `model` on `dataset`, through the same Predictor `destila evaluate` uses."""
-    from destila.infer.predictor import Predictor, TorchRunner
-    from destila.metrics import score
-
-    was_training = model.training
-    try:
-        device = str(next(model.parameters()).device)
-        predictor = Predictor(TorchRunner(model, device=device), tokenizer, batch_size=cfg.eval_batch_size,
-                              max_seq_len=cfg.max_length, doc_stride=cfg.doc_stride,
-                              max_question_len=cfg.max_query_length or cfg.max_length)
-        predictions, null_odds = predictor.predict_dataset(dataset, progress=False)
-    finally:
-        model.train(was_training)
-    return score(dataset, predictions, null_odds if dataset.version == "2.0" else None)
 
 
 # ---------------------------------------------------------------------------------------------------------------
