@@ -130,7 +130,7 @@ def test_hf_hub_names_go_through_datasets_load_dataset(small_squad, monkeypatch)
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
     got = load_dataset("hf:facebook/mlqa:mlqa.es.es@test")
     assert calls == [("facebook/mlqa", "mlqa.es.es", "test")]
-    assert got.name == "hf:facebook/mlqa:mlqa.es.es" and got.examples == read_file(path).examples
+    assert got.name == "hf:facebook/mlqa:mlqa.es.es@test" and got.examples == read_file(path).examples
     with pytest.raises(DataError, match=r"has splits validation, test; choose one: hf:facebook/mlqa:mlqa.es.es@SPLIT"):
         load_dataset("hf:facebook/mlqa:mlqa.es.es")
 
@@ -152,7 +152,8 @@ def test_hf_local_folders(small_squad, tmp_path):
     rows.to_parquet(str(tmp_path / "files" / "validation.parquet"))
     assert load_dataset(f"hf:{tmp_path / 'files'}@validation").examples == expected
     datasets.DatasetDict({"validation": rows, "test": rows}).save_to_disk(str(tmp_path / "saved"))
-    assert load_dataset(f"hf:{tmp_path / 'saved'}@test").examples == expected
+    got = load_dataset(f"hf:{tmp_path / 'saved'}@test")
+    assert got.examples == expected and got.name == f"hf:{tmp_path / 'saved'}@test"
     with pytest.raises(DataError, match="no split 'train'; its splits are validation, test"):
         load_dataset(f"hf:{tmp_path / 'saved'}@train")
     with pytest.raises(DataError, match="has splits validation, test; choose one: hf:.*saved@SPLIT"):

@@ -189,9 +189,9 @@ def test_push_uploads_the_model_without_run_only_files_or_the_token(trained, sta
 
 
 def test_push_refuses_what_it_cannot_publish(trained, tmp_path, monkeypatch):
-    from destila.hub import push_folder
-
     from huggingface_hub import constants
+
+    from destila.hub import push_folder
 
     monkeypatch.delenv("HF_TOKEN", raising=False)
     monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)

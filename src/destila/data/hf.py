@@ -85,7 +85,7 @@ def load_hf(spec: str, download: bool = True, same_as: str | None = None) -> QAD
         if is_saved_dataset(local):
             if config:
                 raise ConfigError(f"dataset {spec}: a save_to_disk folder has no configurations")
-            loaded = _select_split(datasets.load_from_disk(str(local)), split, spec)
+            loaded = _select_split(datasets.load_from_disk(str(local)), split, spec, datasets)
         else:
             loaded = datasets.load_dataset(str(local) if local.exists() else path, config, split=split)
     except (OSError, ValueError) as exc:  # no such data set, configuration or split; the Hub unreachable
@@ -94,11 +94,13 @@ def load_hf(spec: str, download: bool = True, same_as: str | None = None) -> QAD
         instead = f"; --data {same_as} reads the same data from its upstream files" if same_as else ""
         raise DataError(f"dataset {spec}: `datasets` could not load it: {exc}{instead}") from None
     display = f"{HF_PREFIX}{path}" + (f":{config}" if config else "")
+    if split is not None:
+        return from_datasets(loaded, name=f"{display}@{split}")
     return from_datasets(loaded, name=display, split_hint=f"{display}@SPLIT")
 
 
-def _select_split(loaded, split: str | None, spec: str):
-    if split is None or not hasattr(loaded, "keys"):  # no split asked for, or a Dataset saved on its own
+def _select_split(loaded, split: str | None, spec: str, datasets):
+    if split is None or not isinstance(loaded, datasets.DatasetDict):  # no split asked for, or a single Dataset
         return loaded
     if split not in loaded:
         raise DataError(f"dataset {spec}: no split {split!r}; its splits are {', '.join(loaded)}")

@@ -131,7 +131,8 @@ def _rate(value: float | None) -> str:
 def card_metadata(kind: str, cfg, metrics: dict, source: str) -> dict:
     """The YAML header of the card, in the Hub's model card fields."""
     train = cfg.train if kind == "distill" else cfg
-    bases = [source] if kind == "train" else [cfg.teacher, *[v for k, v in cfg.student.items() if k == "pretrained"]]
+    # the model trained from; a student may also start from a pretrained model of its own
+    bases = [source] if kind == "train" else [b for b in (cfg.teacher, cfg.student.get("pretrained")) if b]
     hub_bases = list(dict.fromkeys(b for b in map(hub_model_id, bases) if b))
     meta: dict = {"license": _license(bases), "language": "es", "library_name": "transformers",
                   "pipeline_tag": "question-answering",
@@ -272,7 +273,7 @@ def publish_card(text: str, repo_id: str, *, onnx: bool = False, int8: bool = Fa
     for key, value in (("language", "es"), ("library_name", "transformers"), ("pipeline_tag", "question-answering")):
         meta.setdefault(key, value)
     tags = list(meta.get("tags") or [])
-    meta["tags"] = tags + [t for t in ("onnx",) * onnx + ("int8",) * int8 if t not in tags]
+    meta["tags"] = tags + [tag for tag, wanted in (("onnx", onnx), ("int8", int8)) if wanted and tag not in tags]
     for entry in meta.get("model-index") or []:
         entry["name"] = repo_id.split("/")[-1]
     usage = usage_block(repo_id, onnx=onnx)
