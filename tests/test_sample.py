@@ -1,4 +1,4 @@
-"""The embedded Spanish sample: shape, spans, ids, independence from SQuAD-es, and reproducible build."""
+"""The embedded Spanish sample: shape, spans, ids, independence from SQuAD-es, and its checker."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-BUILDER = ROOT / "scripts" / "build_sample.py"
+CHECKER = ROOT / "scripts" / "check_sample.py"
 SHINGLE = 12  # words: a shared run this long would mean copied text
 
 
@@ -128,32 +128,69 @@ def test_no_overlap_with_squad_es(sample, data_dir):
         assert not shared, f"12-word overlap with SQuAD-es: {' '.join(next(iter(shared)))!r}"
 
 
-def test_generator_reproduces_committed_file(raw, tmp_path):
-    out = tmp_path / "sample_es.json"
-    result = subprocess.run(
-        [sys.executable, str(BUILDER), "--output", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    assert out.read_bytes() == raw
-
-
-def test_generator_rejects_missing_and_ambiguous_spans(monkeypatch):
+def _checker():
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("build_sample", BUILDER)
+    spec = importlib.util.spec_from_file_location("check_sample", CHECKER)
     module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, module)  # dataclasses look their module up while executing
     spec.loader.exec_module(module)
+    return module
+
+
+def test_checker_accepts_the_packaged_file():
+    result = subprocess.run(
+        [sys.executable, str(CHECKER)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "questions 290" in result.stdout
+
+
+def test_resource_readme_counts_match_the_file(sample):
+    readme = _resource().parent.joinpath("README.md").read_text(encoding="utf-8")
+    counts = _checker().summarize(sample)
+    header = "| " + " | ".join(counts) + " |"
+    row = "| " + " | ".join(str(v) for v in counts.values()) + " |"
+    lines = readme.splitlines()
+    assert header in lines
+    assert lines[lines.index(header) + 2] == row
+
+
+def _broken(sample: dict, edit) -> dict:
+    copy = json.loads(json.dumps(sample))
+    edit(copy["data"][0]["paragraphs"][0])
+    return copy
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda p: p["qas"][0]["answers"][0].update(answer_start=0), "occurs at [10]"),
+        (lambda p: p["qas"][0]["answers"][0].update(text="luna"), "not in the context"),
+        (lambda p: p["qas"][0]["answers"][0].update(text="92", answer_start=10), "not in the context"),
+        (lambda p: p["qas"][0]["answers"].append(dict(p["qas"][0]["answers"][0])), "listed twice"),
+        (lambda p: p["qas"][1].update(id="muestra-0001"), "id should be muestra-0002"),
+        (lambda p: p["qas"][1].update(question=p["qas"][0]["question"]), "question repeated"),
+        (lambda p: p["qas"][0].update(question="En qué año?"), "¿...?"),
+        (lambda p: p["qas"][0].update(is_impossible=True), "unanswerable question has answers []"),
+        (lambda p: p.update(context=p["context"] + "  Fin."), "runs of spaces"),
+        (lambda p: p.update(context="Muy corto."), "2 words"),
+        (lambda p: p.update(qas=[]), "at least one question"),
+    ],
+)
+def test_checker_names_each_broken_rule(sample, edit, message):
+    problems = _checker().check(_broken(sample, edit))
+    assert problems[0].startswith("'Historia de la península ibérica' paragraph 0")
+    assert any(message in p for p in problems), problems
+
+
+def test_checker_finds_misplaced_spans_and_repeats(sample):
+    checker = _checker()
     context = "El sol sale por el este; el sistema solar tiene un sol."
-    assert module.locate(context, ("sol", 1), "t")["answer_start"] == context.rindex("sol")
-    assert module.locate(context, "sistema solar", "t")["answer_start"] == context.index("sistema")
-    with pytest.raises(module.SampleError, match="occurs 2 times"):
-        module.locate(context, "sol", "t")
-    with pytest.raises(module.SampleError, match="not in the context"):
-        module.locate(context, "luna", "t")
-    with pytest.raises(module.SampleError, match="not in the context"):
-        module.locate(context, "sis", "t")  # cuts a word
+    assert checker.span_starts(context, "sol") == [3, context.rindex("sol")]
+    assert checker.span_starts(context, "sis") == []  # cuts a word
+    assert checker.check_span(context, {"text": "sistema solar", "answer_start": 28}, "t") == []
+    copy = json.loads(json.dumps(sample))
+    copy["data"].append(copy["data"][0])
+    problems = checker.check(copy)
+    assert any("title repeated" in p for p in problems)
+    assert any("context repeated" in p for p in problems)

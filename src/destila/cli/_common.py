@@ -11,8 +11,9 @@ DataOption = Annotated[
     str,
     typer.Option(
         "--data",
-        help="Dataset: a file or a name with optional :SPLIT and @train / @eval fold, "
-        "e.g. squad-es-v1.1:dev-small@eval.",
+        help="Dataset: a file (.json, .jsonl, .csv, .parquet, .arrow, a datasets save_to_disk folder) or a name "
+        "with optional :SPLIT and @train / @eval fold, e.g. squad-es-v1.1:dev-small@eval; or "
+        "hf:OWNER/NAME[:CONFIG][@SPLIT] through the datasets library.",
     ),
 ]
 FoldOption = Annotated[str | None, typer.Option("--fold", help="Keep one fold: train or eval.")]

@@ -1,5 +1,8 @@
 """Readers for extractive-QA files: SQuAD v1.1 / v2.0 JSON, and JSONL / CSV rows.
 
+Parquet and Arrow files and `save_to_disk` folders are read through `datasets` (`destila.data.hf`) and checked
+as rows.
+
 Every reader validates as it goes and raises `DataError` naming the file, the article (index and title) or row,
 the question id and the field at fault. Placeholder gold answers (`{"text": "", "answer_start": -1}`, which the
 "small" SQuAD-es files use for answers the translation lost) are dropped, counted in
@@ -25,6 +28,7 @@ import csv
 import json
 import logging
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +41,13 @@ ROW_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
 
 
 def read_file(path: str | os.PathLike, name: str | None = None) -> QADataset:
-    """Read a SQuAD JSON (`.json`), JSONL (`.jsonl`, `.ndjson`) or CSV (`.csv`) file into a QADataset."""
+    """Read a SQuAD JSON (`.json`), JSONL (`.jsonl`, `.ndjson`), CSV (`.csv`), Parquet (`.parquet`) or Arrow
+    (`.arrow`) file, or a `datasets` `save_to_disk` folder, into a QADataset."""
+    from destila.data import hf  # imported here: hf builds on this module's row checks
+
     path = Path(path)
+    if (path.suffix.lower() in hf.FILE_SUFFIXES and path.is_file()) or hf.is_saved_dataset(path):
+        return hf.read_datasets_path(path, name=name)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     kind = ROW_SUFFIXES.get(path.suffix.lower(), "squad")
@@ -48,13 +57,18 @@ def read_file(path: str | os.PathLike, name: str | None = None) -> QADataset:
         dataset = read_jsonl(path, name=name)
     else:
         dataset = read_csv(path, name=name)
+    report_dropped(dataset, path)
+    return dataset
+
+
+def report_dropped(dataset: QADataset, source: str | Path) -> None:
+    """Log a warning when placeholder gold answers were dropped while reading."""
     if dataset.dropped_placeholders:
         log.warning(
             '%s: dropped %d placeholder gold answers ({"text": "", "answer_start": -1})',
-            path,
+            source,
             dataset.dropped_placeholders,
         )
-    return dataset
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -62,13 +76,13 @@ def read_file(path: str | os.PathLike, name: str | None = None) -> QADataset:
 
 
 class _Where:
-    """Builds the location prefix of an error message: file, article or row, question id, field."""
+    """Builds the location prefix of an error message: file or data set, article or row, question id, field."""
 
-    def __init__(self, path: Path, record: str, qid: str | None = None):
-        self.path, self.record, self.qid = path, record, qid
+    def __init__(self, source: str | Path, record: str, qid: str | None = None):
+        self.source, self.record, self.qid = source, record, qid
 
     def __call__(self, field: str | None, problem: str) -> DataError:
-        parts = [str(self.path), self.record]
+        parts = [str(self.source), self.record]
         if self.qid is not None:
             parts.append(f"question {self.qid!r}")
         if field:
@@ -281,7 +295,7 @@ def read_jsonl(path: str | os.PathLike, name: str | None = None) -> QADataset:
         if not isinstance(row, dict):
             raise DataError(f"{path}: line {lineno}: must be a JSON object, got {_type_name(row)}")
         rows.append((f"line {lineno}", row))
-    return _rows_to_dataset(path, rows, name, from_csv=False)
+    return rows_to_dataset(path, rows, name, from_csv=False)
 
 
 def read_csv(path: str | os.PathLike, name: str | None = None) -> QADataset:
@@ -301,20 +315,26 @@ def read_csv(path: str | os.PathLike, name: str | None = None) -> QADataset:
         raise DataError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     except csv.Error as exc:
         raise DataError(f"{path}: not valid CSV: {exc}") from None
-    return _rows_to_dataset(path, rows, name, from_csv=True)
+    return rows_to_dataset(path, rows, name, from_csv=True)
 
 
-def _rows_to_dataset(path: Path, rows: list[tuple[str, dict]], name: str | None, from_csv: bool) -> QADataset:
+def rows_to_dataset(
+    source: str | Path, rows: Iterable[tuple[str, dict]], name: str | None = None, from_csv: bool = False
+) -> QADataset:
+    """Check `(record, row)` pairs (record: "line 3", "row 7") read from `source` and build the dataset.
+
+    CSV cells are all strings: `from_csv` parses the `answers` JSON cell, `answer_start` and `is_impossible` text.
+    """
     parsed = []
     seen: dict[str, str] = {}
     dropped = 0
     any_impossible_field = False
     for record, row in rows:
-        row_where = _Where(path, record)
+        row_where = _Where(source, record)
         qid = _require(row, "id", str, row_where)
         if from_csv and not qid.strip():
             raise row_where("id", "empty id")
-        where = _Where(path, record, qid)
+        where = _Where(source, record, qid)
         if qid in seen:
             raise where("id", f"duplicate id (first seen at {seen[qid]})")
         seen[qid] = record
@@ -342,7 +362,7 @@ def _rows_to_dataset(path: Path, rows: list[tuple[str, dict]], name: str | None,
     return QADataset(
         examples=examples,
         version="2.0" if v2 else "1.1",
-        name=name or str(path),
+        name=name or str(source),
         dropped_placeholders=dropped,
     )
 

@@ -1,7 +1,9 @@
 """Named datasets, their files, downloading into a checksum-verified cache, and article-level folds.
 
 A dataset spec is either a file path or `NAME[:SPLIT]`, optionally followed by `@train` or `@eval` to keep one
-fold, e.g. `squad-es-v1.1:dev-small@eval`, `xquad-es`, `sample`, `my_questions.jsonl`.
+fold, e.g. `squad-es-v1.1:dev-small@eval`, `xquad-es`, `sample`, `my_questions.jsonl`; or
+`hf:OWNER/NAME[:CONFIG][@SPLIT]`, a data set read through the `datasets` library (`destila.data.hf`), where
+`@SPLIT` names one of its splits.
 
 Where a named file is looked up, in order:
 
@@ -36,6 +38,7 @@ from urllib.parse import unquote, urlparse
 import httpx
 
 from destila import paths
+from destila.data import hf
 from destila.data.io import read_file
 from destila.data.types import QADataset
 from destila.errors import ConfigError, DataError
@@ -67,6 +70,7 @@ class NamedDataset:
     splits: dict[str, DataFile | None]  # None: packaged with destila (the sample)
     default_split: str
     description: str
+    hub: str | None = None  # the same data on the Hugging Face Hub, "OWNER/NAME[:CONFIG]" (for model cards)
 
 
 def _squad_es(version: str, filename: str, sha256: str | None = None) -> DataFile:
@@ -96,6 +100,7 @@ REGISTRY: dict[str, NamedDataset] = {
             },
             "dev",
             "SQuAD-es v1.1 (Carrino et al. 2019), machine-translated SQuAD; CC BY 4.0",
+            "ccasimiro/squad_es:v1.1.0",
         ),
         NamedDataset(
             "squad-es-v2.0",
@@ -114,24 +119,28 @@ REGISTRY: dict[str, NamedDataset] = {
             },
             "dev",
             "SQuAD-es v2.0, with unanswerable questions; CC BY 4.0",
+            "ccasimiro/squad_es:v2.0.0",
         ),
         NamedDataset(
             "xquad-es",
             {"test": DataFile("xquad/xquad.es.json", XQUAD_BASE + "xquad.es.json")},
             "test",
             "XQuAD Spanish (Artetxe et al. 2019), 1,190 professionally translated SQuAD v1.1 dev questions",
+            "google/xquad:xquad.es",
         ),
         NamedDataset(
             "mlqa-es",
             {"dev": _mlqa("dev"), "test": _mlqa("test")},
             "test",
             "MLQA Spanish context and question (Lewis et al. 2020), from the MLQA_V1 archive; CC BY-SA 3.0",
+            "facebook/mlqa:mlqa.es.es",
         ),
         NamedDataset(
             "sqac",
             {s: DataFile(f"sqac/{s}.json", f"{SQAC_BASE}{s}.json") for s in ("train", "dev", "test")},
             "test",
             "SQAC, Spanish Question Answering Corpus (PlanTL-GOB-ES); CC BY-SA 4.0",
+            "PlanTL-GOB-ES/SQAC",
         ),
         NamedDataset("sample", {"all": None}, "all", "a few Spanish questions packaged with destila (v2.0)"),
     ]
@@ -147,16 +156,25 @@ KNOWN_SHA256 = {
 
 
 def load_dataset(
-    spec: str | os.PathLike,
+    spec,
     data_dir: str | os.PathLike | None = None,
     fold: str | None = None,
     download: bool = True,
 ) -> QADataset:
-    """Read a dataset from a path or a registry spec `NAME[:SPLIT][@train|@eval]`.
+    """Read a dataset from a path, a registry spec `NAME[:SPLIT][@train|@eval]` or `hf:PATH[:CONFIG][@SPLIT]`,
+    or convert a `datasets.Dataset` / single-split `DatasetDict`.
 
     `fold` ("train" / "eval") is the same as the `@` suffix; giving both with different values is an error.
     `data_dir` overrides DESTILA_DATA_DIR. With `download=False` (or DESTILA_OFFLINE=1) a missing file is an error.
     """
+    if hf.is_datasets_object(spec) or (isinstance(spec, str) and hf.is_hf_spec(spec)):
+        if fold is not None:
+            raise ConfigError(f"dataset {spec!s}: folds are defined for the SQuAD-es dev files only")
+        if hf.is_datasets_object(spec):
+            return hf.from_datasets(spec)
+        return hf.load_hf(spec, download=download, same_as=_names_of_hub_data(spec))
+    if not isinstance(spec, str | os.PathLike):
+        raise ConfigError(f"dataset: expected a spec, a path or a datasets.Dataset, got {type(spec).__name__}")
     target, spec_fold = _split_fold(str(spec))
     if fold is not None and fold not in FOLDS:
         raise ConfigError(f"fold: {fold!r} is not a fold; use one of {', '.join(FOLDS)}")
@@ -194,6 +212,35 @@ def describe() -> list[tuple[str, str, str]]:
     return rows
 
 
+def hub_reference(spec: str) -> dict | None:
+    """The Hugging Face Hub data set a spec reads, as model-index fields `{"type", "config", "split"}`.
+
+    `type` is the Hub id, `config` its configuration or None, `split` the split (with the fold, if any) in the spec's
+    own terms, e.g. "dev-small@eval". None for files, local folders and the packaged sample.
+    """
+    if hf.is_hf_spec(spec):
+        path, config, split = hf.parse_hf_spec(spec)
+        return {"type": path, "config": config, "split": split} if hf.is_hub_id(path) else None
+    target, fold = _split_fold(spec)
+    name, _, split = target.partition(":")
+    entry = REGISTRY.get(name)
+    if entry is None or entry.hub is None or Path(target).is_file():
+        return None
+    hub_id, _, config = entry.hub.partition(":")
+    split = (split or entry.default_split) + (f"@{fold}" if fold else "")
+    return {"type": hub_id, "config": config or None, "split": split}
+
+
+def _names_of_hub_data(spec: str) -> str | None:
+    """The registry names that read the data of an `hf:` spec from its upstream files, e.g. "sqac"."""
+    path, config, _ = hf.parse_hf_spec(spec)
+    names = [
+        d.name for d in REGISTRY.values() if d.hub and d.hub.partition(":")[0] == path
+        and (config is None or d.hub.partition(":")[2] == config)
+    ]
+    return " or ".join(names) or None
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Spec parsing and lookup
 
@@ -223,9 +270,10 @@ def _lookup(target: str) -> tuple[DataFile | None, Path | None, str]:
             return None, _sample_path(), display
         return file, None, display
     path = Path(target).expanduser()
-    if path.is_file():
+    if path.is_file() or hf.is_saved_dataset(path):
         return None, path, str(path)
-    looks_like_path = os.sep in target or "/" in target or path.suffix.lower() in {".json", ".jsonl", ".csv"}
+    suffixes = {".json", ".jsonl", ".csv", *hf.FILE_SUFFIXES}
+    looks_like_path = os.sep in target or "/" in target or path.suffix.lower() in suffixes
     if looks_like_path:
         raise DataError(f"{target}: no such file")
     raise ConfigError(
@@ -430,7 +478,7 @@ def _apply_fold(
 ) -> QADataset:
     if relpath is None:
         # a path given directly: recognise the known files by content, else by their place in a data folder
-        relpath = KNOWN_SHA256.get(sha256_file(path))
+        relpath = KNOWN_SHA256.get(sha256_file(path)) if path.is_file() else None
         posix = path.resolve().as_posix()
         relpath = relpath or next((r for r in _all_relpaths() if posix.endswith("/" + r)), None)
     folds_path = _find_folds(local, path, relpath)

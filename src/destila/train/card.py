@@ -1,8 +1,31 @@
-"""The model card (README.md) written into every trained model folder."""
+"""The model card (README.md) written into every trained model folder, in the Hugging Face Hub's format.
+
+The YAML header carries what the Hub indexes: licence, language, base model and its relation, data sets, metrics,
+task, tags, library and a `model-index` holding the official scores of metrics.json. The body states the base or
+teacher, the data, the losses and their weights, the steps and the scores, and how to load the model; the usage
+block between USAGE_BEGIN and USAGE_END names the local folder until `destila push` (`publish_card`) rewrites it
+with the repository id.
+
+Base model relation: the Hub knows four relations (adapter, merge, quantized, finetune) and none is distillation.
+A fine-tuned model is a "finetune" of its base. A distilled student is declared a "finetune" of its teacher too:
+it is trained from the teacher's outputs (and, for a student of teacher layers, starts from its weights), which
+"finetune" describes best of the four; left out, the Hub guesses from the files and calls an int8 ONNX export of a
+student "quantized", which it is not: the `distillation` tag says what the relation really is.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
+
+import yaml
+
+DEFAULT_LICENSE = "apache-2.0"
+USAGE_BEGIN = "<!-- destila:usage -->"
+USAGE_END = "<!-- /destila:usage -->"
+HUB_URL = "https://huggingface.co/"
+EXAMPLE_QUESTION = "¿Dónde vive el lince ibérico?"
+EXAMPLE_CONTEXT = "El lince ibérico vive en Sierra Morena y en Doñana."
 
 
 def _fmt(value) -> str:
@@ -14,35 +37,51 @@ def _fmt(value) -> str:
 def model_card(*, kind: str, cfg, stages: list[dict], metrics: dict, student_config, source: str) -> str:
     """Markdown stating the base or teacher, the data, the losses and their weights, the steps and the scores."""
     train = cfg.train if kind == "distill" else cfg
-    lines = ["---", "library_name: transformers", "language: es", "pipeline_tag: question-answering", "---", ""]
+    lines = [front_matter(card_metadata(kind, cfg, metrics, source))]
+    lines += _summary(kind, cfg, train, metrics, student_config, source)
+    lines += _stage_table(stages)
+    lines += _scores(metrics)
+    lines += [
+        "",
+        "## Use",
+        "",
+        usage_block(str(train.output_dir)),
+        "",
+        ("The full resolved recipe is in `destila_config.yaml`, the scores in `metrics.json`, every logged loss "
+         "term in `training_log.jsonl`."),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _summary(kind: str, cfg, train, metrics: dict, student_config, source: str) -> list[str]:
     if kind == "distill":
-        lines += [
+        lines = [
             "# Spanish extractive QA student distilled with destila",
             "",
             f"- **Teacher**: `{cfg.teacher}` (frozen)",
             (f"- **Student**: {cfg.student} -> {student_config.num_hidden_layers} layers, hidden "
-            f"{student_config.hidden_size}, {student_config.num_attention_heads} heads, FFN "
-            f"{student_config.intermediate_size}"),
+             f"{student_config.hidden_size}, {student_config.num_attention_heads} heads, FFN "
+             f"{student_config.intermediate_size}"),
         ]
     else:
-        lines += ["# Spanish extractive QA model fine-tuned with destila", "", f"- **Base model**: `{source}`"]
-    lines += [
-        f"- **Training data**: `{train.train_data}`" + (f" ({metrics.get('train_windows')} windows)"
-                                                        if metrics.get("train_windows") else ""),
+        lines = ["# Spanish extractive QA model fine-tuned with destila", "", f"- **Base model**: `{source}`"]
+    windows = f" ({metrics.get('train_windows')} windows)" if metrics.get("train_windows") else ""
+    return lines + [
+        f"- **Training data**: `{train.train_data}`{windows}",
         f"- **Evaluation data**: `{train.eval_data}`" if train.eval_data else "- **Evaluation data**: none",
         (f"- **Windows**: max length {train.max_length}, stride {train.doc_stride}, question up to "
-        f"{train.max_query_length} tokens"),
+         f"{train.max_query_length} tokens"),
         (f"- **Optimiser**: AdamW, weight decay {train.weight_decay}, eps {train.adam_eps}, linear schedule, "
-        f"clip {train.max_grad_norm}, batch {train.batch_size} x {metrics.get('num_processes', 1)} process(es) x "
-        f"{train.grad_accum} accumulation, mixed precision {_precision(train, metrics)}, seed {train.seed}"),
+         f"clip {train.max_grad_norm}, batch {train.batch_size} x {metrics.get('num_processes', 1)} process(es) x "
+         f"{train.grad_accum} accumulation, mixed precision {_precision(train, metrics)}, seed {train.seed}"),
         (f"- **Dropout while training**: attention {_rate(train.attention_dropout)}, "
          f"hidden {_rate(train.hidden_dropout)}"),
-        "",
-        "## Stages",
-        "",
-        "| stage | steps | lr | warm-up | losses (weight) |",
-        "|---|---|---|---|---|",
     ]
+
+
+def _stage_table(stages: list[dict]) -> list[str]:
+    lines = ["", "## Stages", "", "| stage | steps | lr | warm-up | losses (weight) |", "|---|---|---|---|---|"]
     for st in stages:
         loss = st.get("loss")
         if loss is None:
@@ -56,35 +95,24 @@ def model_card(*, kind: str, cfg, stages: list[dict], metrics: dict, student_con
                 f"padding {'masked' if c.get('mask_padding') else 'unmasked'}"
             )
         lines.append(f"| {st['name']} | {st['steps']} | {st['learning_rate']:g} | {st['warmup_ratio']:g} | {desc} |")
-    lines += ["", "## Scores", ""]
+    return lines
+
+
+def _scores(metrics: dict) -> list[str]:
+    lines = ["", "## Scores", ""]
     final = metrics.get("eval")
-    if final:
-        lines += ["| scoring | EM | F1 |", "|---|---|---|"]
-        for variant in ("official", "es"):
-            s = final.get(variant) or {}
-            em = s.get("exact_match", s.get("exact"))
-            if em is not None:
-                lines.append(f"| {variant} | {_fmt(em)} | {_fmt(s.get('f1'))} |")
-        if metrics.get("best_step") is not None:
-            lines += ["", (f"Best checkpoint by official F1: stage `{metrics.get('best_stage')}`, step "
-                          f"{metrics['best_step']}.")]
-    else:
-        lines.append("Not evaluated during training (no `eval_data`).")
-    lines += [
-        "",
-        "## Use",
-        "",
-        "```python",
-        "from transformers import AutoModelForQuestionAnswering, AutoTokenizer",
-        "model = AutoModelForQuestionAnswering.from_pretrained(FOLDER)",
-        "tokenizer = AutoTokenizer.from_pretrained(FOLDER)",
-        "```",
-        "",
-        ("or `destila answer --model FOLDER`. The full resolved recipe is in `destila_config.yaml`, the scores in "
-        "`metrics.json`, every logged loss term in `training_log.jsonl`."),
-        "",
-    ]
-    return "\n".join(lines)
+    if not final:
+        return lines + ["Not evaluated during training (no `eval_data`)."]
+    lines += ["| scoring | EM | F1 |", "|---|---|---|"]
+    for variant in ("official", "es"):
+        s = final.get(variant) or {}
+        em = s.get("exact_match", s.get("exact"))
+        if em is not None:
+            lines.append(f"| {variant} | {_fmt(em)} | {_fmt(s.get('f1'))} |")
+    if metrics.get("best_step") is not None:
+        lines += ["", (f"Best checkpoint by official F1: stage `{metrics.get('best_stage')}`, step "
+                       f"{metrics['best_step']}.")]
+    return lines
 
 
 def _precision(train, metrics: dict) -> str:
@@ -94,3 +122,164 @@ def _precision(train, metrics: dict) -> str:
 
 def _rate(value: float | None) -> str:
     return "the model's own" if value is None else str(value)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Hub metadata
+
+
+def card_metadata(kind: str, cfg, metrics: dict, source: str) -> dict:
+    """The YAML header of the card, in the Hub's model card fields."""
+    train = cfg.train if kind == "distill" else cfg
+    # the model trained from; a student may also start from a pretrained model of its own
+    bases = [source] if kind == "train" else [b for b in (cfg.teacher, cfg.student.get("pretrained")) if b]
+    hub_bases = list(dict.fromkeys(b for b in map(hub_model_id, bases) if b))
+    meta: dict = {"license": _license(bases), "language": "es", "library_name": "transformers",
+                  "pipeline_tag": "question-answering",
+                  "tags": ["destila", "extractive-qa", *(["distillation"] if kind == "distill" else [])]}
+    if hub_bases:
+        meta["base_model"] = hub_bases[0] if len(hub_bases) == 1 else hub_bases
+        meta["base_model_relation"] = "finetune"
+    datasets = [ref["type"] for ref in map(_hub_reference, (train.train_data, train.eval_data)) if ref]
+    if datasets:
+        meta["datasets"] = list(dict.fromkeys(datasets))
+    meta["metrics"] = ["exact_match", "f1"]
+    scores = metrics.get("eval")
+    if scores and train.eval_data:
+        meta["model-index"] = model_index(Path(str(train.output_dir)).name, {train.eval_data: scores["official"]})
+    return meta
+
+
+def model_index(name: str, results: dict[str, dict]) -> list[dict]:
+    """`model-index` entries: for each data set spec, its official scores (`score()["official"]`).
+
+    EM and F1 always; on SQuAD v2.0 data also EM and F1 over the answerable (HasAns) and unanswerable (NoAns)
+    questions.
+    """
+    entries = []
+    for spec, official in results.items():
+        ref = _hub_reference(spec) or {"type": spec, "config": None, "split": None}
+        dataset = {"type": ref["type"], "name": spec}
+        dataset.update({k: ref[k] for k in ("config", "split") if ref[k]})
+        entries.append({
+            "task": {"type": "question-answering", "name": "Extractive question answering"},
+            "dataset": dataset,
+            "metrics": _index_metrics(official),
+        })
+    return [{"name": name, "results": entries}]
+
+
+def _index_metrics(official: dict) -> list[dict]:
+    v2 = "exact" in official  # v1.1 scores say exact_match
+    keys = [("exact_match", "exact" if v2 else "exact_match", "EM"), ("f1", "f1", "F1")]
+    for part in ("HasAns", "NoAns") if v2 else ():
+        if f"{part}_exact" in official:
+            keys += [(f"{part}_exact", f"{part}_exact", f"{part} EM"), (f"{part}_f1", f"{part}_f1", f"{part} F1")]
+    return [{"type": kind, "value": float(official[key]), "name": label} for kind, key, label in keys]
+
+
+def _hub_reference(spec: str | None) -> dict | None:
+    from destila.data.registry import hub_reference
+    from destila.errors import ConfigError
+
+    if not spec:
+        return None
+    try:
+        return hub_reference(spec)
+    except ConfigError:  # an odd spec the run itself accepted as a path: nothing to cite
+        return None
+
+
+def hub_model_id(name: str) -> str | None:
+    """The Hub model a model name stands for: a Hub id itself, the upstream of an `offline:` base, or the
+    `base_model` that a local folder's own card names. None when there is none."""
+    from destila.models.hub import OFFLINE_PREFIX
+
+    if name.startswith(OFFLINE_PREFIX):
+        from destila.models.offline import OFFLINE_MODELS
+
+        source = OFFLINE_MODELS.get(name[len(OFFLINE_PREFIX):])
+        return source.upstream.removeprefix(HUB_URL) if source and source.upstream.startswith(HUB_URL) else None
+    path = Path(name).expanduser()
+    if path.exists():
+        base = read_metadata(path / "README.md").get("base_model") if path.is_dir() else None
+        return base[0] if isinstance(base, list) and base else base if isinstance(base, str) else None
+    return name if name.count("/") <= 1 and not name.startswith((".", "/", "~")) else None
+
+
+def _license(bases: list[str]) -> str:
+    """The licence a local base folder's card declares, else DEFAULT_LICENSE."""
+    for base in bases:
+        path = Path(base).expanduser()
+        declared = read_metadata(path / "README.md").get("license") if path.is_dir() else None
+        if isinstance(declared, str) and declared:
+            return declared
+    return DEFAULT_LICENSE
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Front matter and the usage block
+
+
+def front_matter(meta: dict) -> str:
+    return "---\n" + yaml.safe_dump(meta, sort_keys=False, allow_unicode=True) + "---\n"
+
+
+def split_card(text: str) -> tuple[dict, str]:
+    """(YAML metadata, Markdown body) of a card; a card without a header has empty metadata."""
+    if text.startswith("---\n"):
+        head, sep, body = text[4:].partition("\n---\n")
+        if sep:
+            try:
+                meta = yaml.safe_load(head)
+            except yaml.YAMLError:
+                meta = None
+            if isinstance(meta, dict):
+                return meta, body
+    return {}, text
+
+
+def read_metadata(card: Path) -> dict:
+    return split_card(card.read_text(encoding="utf-8"))[0] if card.is_file() else {}
+
+
+def usage_block(model: str, onnx: bool = False) -> str:
+    """How to load the model, between the markers `destila push` rewrites. `onnx`: an exported folder."""
+    if onnx:
+        code = [
+            "from huggingface_hub import snapshot_download",
+            "from destila.infer.predictor import Predictor",
+            "",
+            f'predictor = Predictor.from_pretrained(snapshot_download("{model}"))',
+            f'print(predictor(question="{EXAMPLE_QUESTION}", context="{EXAMPLE_CONTEXT}"))',
+        ]
+        after = "The folder holds `model.onnx`, run by destila through ONNX Runtime (`pip install destila`)."
+    else:
+        code = [
+            "from transformers import AutoModelForQuestionAnswering, AutoTokenizer",
+            "",
+            f'model = AutoModelForQuestionAnswering.from_pretrained("{model}")',
+            f'tokenizer = AutoTokenizer.from_pretrained("{model}")',
+        ]
+        after = (f'or, with long contexts split into windows and the best span chosen, `destila answer --model {model} '
+                 f'--question "{EXAMPLE_QUESTION}" --context "{EXAMPLE_CONTEXT}"`.')
+    return "\n".join([USAGE_BEGIN, "```python", *code, "```", "", after, USAGE_END])
+
+
+def publish_card(text: str, repo_id: str, *, onnx: bool = False, int8: bool = False) -> str:
+    """The card as pushed to `repo_id`: usage naming the repository, the model-index named after it, and the
+    `onnx` / `int8` tags of an exported folder. A card without destila's header gets the task fields."""
+    meta, body = split_card(text)
+    for key, value in (("language", "es"), ("library_name", "transformers"), ("pipeline_tag", "question-answering")):
+        meta.setdefault(key, value)
+    tags = list(meta.get("tags") or [])
+    meta["tags"] = tags + [tag for tag, wanted in (("onnx", onnx), ("int8", int8)) if wanted and tag not in tags]
+    for entry in meta.get("model-index") or []:
+        entry["name"] = repo_id.split("/")[-1]
+    usage = usage_block(repo_id, onnx=onnx)
+    start, end = body.find(USAGE_BEGIN), body.find(USAGE_END)
+    if 0 <= start < end:
+        body = body[:start] + usage + body[end + len(USAGE_END):]
+    else:
+        body = body.rstrip("\n") + "\n\n## Use\n\n" + usage + "\n"
+    return front_matter(meta) + body

@@ -1,0 +1,205 @@
+"""Model cards as the Hub reads them, and `destila push` against a local stand-in for the Hub's HTTP API.
+
+The stand-in (http.server on 127.0.0.1) plays the endpoints huggingface_hub calls for create_repo, create_branch
+and upload_folder: repos/create, branch, validate-yaml (the card's header), preupload (answering "regular" so file
+contents travel inside the commit) and commit (NDJSON, base64 contents). Nothing leaves the machine.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from huggingface_hub import ModelCard, metadata_load
+from huggingface_hub.repocard_data import model_index_to_eval_results
+
+from destila.config import TrainConfig
+from destila.errors import ConfigError, ModelError
+from destila.train.card import USAGE_BEGIN, publish_card, split_card
+from destila.train.loop import run_train
+
+TOKEN = "hf_destilaTestTokenNeverShown0123456789"
+
+
+class StandInHub(BaseHTTPRequestHandler):
+    """Records every request; answers like the Hub for the calls an upload makes."""
+
+    def do_POST(self):  # noqa: N802 (http.server's naming)
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        hub = self.server.hub
+        hub["requests"].append((self.path, self.headers.get("Authorization")))
+        parts = self.path.split("?")[0].strip("/").split("/")
+        base = f"http://127.0.0.1:{self.server.server_port}"
+        if parts[:3] == ["api", "repos", "create"]:
+            payload = json.loads(body)
+            hub["created"].append(payload)
+            return self._json({"url": f"{base}/{payload['organization']}/{payload['name']}"})
+        if parts == ["api", "validate-yaml"]:
+            return self._json({"errors": [], "warnings": []})
+        if parts[:2] == ["api", "models"] and len(parts) >= 6 and parts[4] in ("branch", "preupload", "commit"):
+            repo, action, revision = "/".join(parts[2:4]), parts[4], "/".join(parts[5:])
+            hub["revisions"].append((action, repo, revision))
+            if action == "preupload":
+                files = json.loads(body)["files"]
+                return self._json({"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False,
+                                              "oid": None} for f in files]})
+            if action == "commit":
+                for line in body.decode().splitlines():
+                    item = json.loads(line)
+                    if item["key"] == "file":
+                        hub["files"][item["value"]["path"]] = base64.b64decode(item["value"]["content"])
+                    elif item["key"] == "header":
+                        hub["commits"].append(item["value"]["summary"])
+                return self._json({"commitUrl": f"{base}/{repo}/commit/0123abcd", "commitOid": "0123abcd"})
+            return self._json({"name": revision})
+        self.send_error(404)
+
+    def _json(self, value):
+        data = json.dumps(value).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def stand_in_hub():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), StandInHub)
+    server.hub = {"requests": [], "created": [], "revisions": [], "files": {}, "commits": []}
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_qa_model_dir):
+    """A two-step fine-tuning run scored on the sample (SQuAD v2.0), with run-only leftovers added."""
+    out = tmp_path_factory.mktemp("run") / "tiny-student"
+    cfg = TrainConfig(model=str(tiny_qa_model_dir), train_data="sample", eval_data="sample", output_dir=str(out),
+                      max_length=64, doc_stride=32, max_query_length=16, batch_size=4, max_steps=2,
+                      max_train_examples=8, max_eval_examples=12, threads=1, progress=False)
+    run_train(cfg)
+    (out / "checkpoints" / "step-1").mkdir(parents=True)
+    (out / "checkpoints" / "step-1" / "model.safetensors").write_bytes(b"old weights")
+    (out / "teacher_cache").mkdir()
+    (out / "teacher_cache" / "logits.bin").write_bytes(b"cache")
+    (out / "destila_state.json").write_text("{}")
+    (out / ".export").mkdir()
+    (out / ".export" / "half.onnx").write_bytes(b"partial")
+    return out
+
+
+def _copy(folder: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(folder, tmp_path / folder.name))
+
+
+def test_card_is_a_hub_model_card_with_the_scores_of_metrics_json(trained):
+    card = ModelCard.load(trained / "README.md")
+    data = card.data.to_dict()
+    assert data["language"] == "es" and data["license"] == "apache-2.0"
+    assert data["pipeline_tag"] == "question-answering" and data["library_name"] == "transformers"
+    assert data["metrics"] == ["exact_match", "f1"] and "destila" in data["tags"]
+    assert "base_model" not in data  # the base is a local folder without a card naming a Hub model
+    assert metadata_load(trained / "README.md") == {k: v for k, v in data.items() if v is not None}
+
+    official = json.loads((trained / "metrics.json").read_text())["eval"]["official"]
+    name, results = model_index_to_eval_results(data["model-index"])
+    assert name == "tiny-student"
+    scores = {r.metric_type: r.metric_value for r in results}
+    assert scores == {
+        "exact_match": official["exact"], "f1": official["f1"],
+        "HasAns_exact": official["HasAns_exact"], "HasAns_f1": official["HasAns_f1"],
+        "NoAns_exact": official["NoAns_exact"], "NoAns_f1": official["NoAns_f1"],
+    }
+    assert {(r.task_type, r.dataset_type, r.dataset_name) for r in results} == {
+        ("question-answering", "sample", "sample")
+    }
+    assert "FOLDER" not in card.text and f'from_pretrained("{trained}")' in card.text
+
+
+def test_distilled_card_names_the_teacher_and_the_hub_data(trained):
+    from destila.config import DistillConfig, StageConfig
+    from destila.train.card import card_metadata
+
+    train = TrainConfig(train_data="squad-es-v1.1:dev-small@train", eval_data="squad-es-v1.1:dev-small@eval",
+                        output_dir="runs/x/student")
+    cfg = DistillConfig(teacher="offline:multilingual-e5-small", student={"layers": [1]}, stages=[StageConfig()],
+                        train=train)
+    official = {"exact_match": 41.5, "f1": 55.25}
+    meta = card_metadata("distill", cfg, {"eval": {"official": official, "es": official}}, cfg.teacher)
+    assert meta["base_model"] == "intfloat/multilingual-e5-small" and meta["base_model_relation"] == "finetune"
+    assert meta["datasets"] == ["ccasimiro/squad_es"] and "distillation" in meta["tags"]
+    _, results = model_index_to_eval_results(meta["model-index"])
+    assert [(r.metric_type, r.metric_value, r.dataset_config, r.dataset_split) for r in results] == [
+        ("exact_match", 41.5, "v1.1.0", "dev-small@eval"), ("f1", 55.25, "v1.1.0", "dev-small@eval")
+    ]
+
+
+def test_publish_card_names_the_repository_and_tags_an_int8_export(trained):
+    text = (trained / "README.md").read_text(encoding="utf-8")
+    published = publish_card(text, "someone/tiny-qa", onnx=True, int8=True)
+    meta, body = split_card(published)
+    assert meta["tags"][-2:] == ["onnx", "int8"] and meta["model-index"][0]["name"] == "tiny-qa"
+    assert body.count(USAGE_BEGIN) == 1 and 'snapshot_download("someone/tiny-qa")' in body
+    assert str(trained) not in body.split("## Use")[1]
+    assert publish_card(published, "someone/tiny-qa", onnx=True, int8=True) == published  # idempotent
+    bare = split_card(publish_card("# exported\n", "someone/x"))[0]
+    assert bare["pipeline_tag"] == "question-answering" and bare["language"] == "es"
+
+
+def test_push_uploads_the_model_without_run_only_files_or_the_token(trained, stand_in_hub, tmp_path):
+    folder = _copy(trained, tmp_path)
+    port = stand_in_hub.server_port
+    env = {**os.environ, "HF_ENDPOINT": f"http://127.0.0.1:{port}", "HF_TOKEN": TOKEN, "HF_HOME": str(tmp_path / "hf"),
+           "HF_HUB_DISABLE_TELEMETRY": "1", "NO_PROXY": "127.0.0.1", "PYTHONPATH": os.pathsep.join(sys.path)}
+    args = [sys.executable, "-m", "destila", "push", "--model", str(folder), "--repo", "someone/tiny-qa",
+            "--private", "--revision", "v1", "--commit-message", "first upload"]
+    result = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120, check=False)
+    hub = stand_in_hub.hub
+    assert result.returncode == 0, (result.stderr, hub["requests"])
+    sent = set(hub["files"])
+    assert {"config.json", "model.safetensors", "README.md", "metrics.json", "destila_config.yaml"} <= sent
+    assert not any(p.startswith(("checkpoints/", "teacher_cache/", ".export/")) for p in sent)
+    assert "destila_state.json" not in sent
+    assert hub["created"] == [{"name": "tiny-qa", "organization": "someone", "visibility": "private",
+                               "type": "model"}]
+    assert ("branch", "someone/tiny-qa", "v1") in hub["revisions"] and hub["commits"] == ["first upload"]
+    assert all(auth == f"Bearer {TOKEN}" for _, auth in hub["requests"])
+    assert hub["files"]["model.safetensors"] == (trained / "model.safetensors").read_bytes()
+    card = hub["files"]["README.md"].decode()
+    assert 'from_pretrained("someone/tiny-qa")' in card and str(trained) not in card.split("## Use")[1]
+    for content in hub["files"].values():
+        assert TOKEN.encode() not in content
+    assert TOKEN not in result.stdout + result.stderr
+    assert f"http://127.0.0.1:{port}/someone/tiny-qa/tree/v1" in result.stdout
+
+
+def test_push_refuses_what_it_cannot_publish(trained, tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    from destila.hub import push_folder
+
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "no-stored-token"))
+    with pytest.raises(ConfigError, match="no Hugging Face token"):
+        push_folder(trained, "someone/x")
+    with pytest.raises(ConfigError, match="expected OWNER/NAME"):
+        push_folder(trained, "just-a-name", token=TOKEN)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelError, match="not a model folder"):
+        push_folder(tmp_path / "empty", "someone/x", token=TOKEN)
