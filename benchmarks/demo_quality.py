@@ -104,7 +104,7 @@ def main() -> None:
     if args.match == "time":
         probe_dir = cfg.out / "baseline-probe"
         shutil.rmtree(probe_dir, ignore_errors=True)
-        from destila.config import DistillConfig, _build
+        from destila.config import DistillConfig, build_config
 
         probe = copy.deepcopy(body)
         probe["teacher"] = cfg.teacher_folder()
@@ -112,7 +112,7 @@ def main() -> None:
                           "log_every": 2, "save_every": 0, "eval_data": None}
         from destila.train.recipe import run_distill
 
-        run_distill(_build(DistillConfig, probe, "probe"))
+        run_distill(build_config(DistillConfig, probe, "probe"))
         label_sps = seconds_per_step(probe_dir)
         shutil.rmtree(probe_dir, ignore_errors=True)
         baseline_steps = max(1, round(distill_seconds / label_sps))

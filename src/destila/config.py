@@ -15,7 +15,7 @@ Overrides use dotted paths into that mapping: `train.learning_rate=1e-4`, `loss.
 Every field is validated when the dataclass is built; errors name the field.
 """
 
-# ruff: noqa: RUF009  (`_doc` returns a dataclasses.field carrying the field's one-line doc)
+# ruff: noqa: RUF009  (`documented` returns a dataclasses.field carrying the field's one-line doc)
 from __future__ import annotations
 
 import copy
@@ -33,7 +33,7 @@ from destila.errors import ConfigError
 from destila.models.students import check_student_spec
 
 
-def _doc(default: Any = dataclasses.MISSING, doc: str = "", factory: Any = dataclasses.MISSING):
+def documented(default: Any = dataclasses.MISSING, doc: str = "", factory: Any = dataclasses.MISSING):
     """A dataclass field carrying its one-line documentation in metadata["doc"]."""
     if factory is not dataclasses.MISSING:
         return field(default_factory=factory, metadata={"doc": doc})
@@ -45,7 +45,7 @@ def field_docs(cls) -> dict[str, str]:
     return {f.name: f.metadata.get("doc", "") for f in dataclasses.fields(cls)}
 
 
-def _coerce(obj, prefix: str) -> None:
+def coerce_fields(obj, prefix: str) -> None:
     """Convert YAML/CLI scalars to the annotated types (YAML reads `1e-4` as a string) and reject wrong types."""
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
@@ -77,7 +77,7 @@ def _coerce(obj, prefix: str) -> None:
         setattr(obj, f.name, value)
 
 
-def _check(cond: bool, name: str, message: str, value: Any) -> None:
+def check(cond: bool, name: str, message: str, value: Any) -> None:
     if not cond:
         raise ConfigError(f"{name} {message}, got {value!r}")
 
@@ -89,113 +89,117 @@ MIXED_PRECISION = ("no", "fp16", "bf16", "auto")
 class TrainConfig:
     """Everything the training loop needs that is not about distillation (shared by `train` and `distill`)."""
 
-    model: str | None = _doc(None, "model to fine-tune: folder, hub id or offline:NAME (train only)")
-    train_data: str = _doc("squad-es-v1.1:dev-small@train", "training set: registry name, `sample` or a path")
-    eval_data: str | None = _doc(None, "dev set scored during training (best checkpoint by official F1)")
-    validation_fraction: float = _doc(
+    model: str | None = documented(None, "model to fine-tune: folder, hub id or offline:NAME (train only)")
+    train_data: str = documented("squad-es-v1.1:dev-small@train", "training set: registry name, `sample` or a path")
+    eval_data: str | None = documented(None, "dev set scored during training (best checkpoint by official F1)")
+    validation_fraction: float = documented(
         0.0, "hold out this share of the training articles (never trained on) and select the best checkpoint on "
         "them; eval_data is then not read during training")
-    data_dir: str | None = _doc(None, "local folder laid out like the upstream data (else DESTILA_DATA_DIR)")
-    output_dir: str = _doc("runs/destila", "where the final model, logs and checkpoints go")
-    max_length: int = _doc(384, "tokens per window (question + context + specials)")
-    doc_stride: int = _doc(128, "overlap between consecutive windows of one context, in tokens")
-    max_query_length: int | None = _doc(64, "questions are cut to this many tokens (None: never cut)")
-    strip_questions: bool = _doc(False, "strip spaces around each question before tokenising (the paper's code does)")
-    learning_rate: float = _doc(3e-5, "peak AdamW learning rate")
-    weight_decay: float = _doc(0.01, "AdamW weight decay (never on biases and LayerNorm weights)")
-    adam_eps: float = _doc(1e-8, "AdamW epsilon")
-    adam_beta1: float = _doc(0.9, "AdamW beta1")
-    adam_beta2: float = _doc(0.999, "AdamW beta2")
-    warmup_ratio: float = _doc(0.1, "share of the optimiser steps spent warming the learning rate up linearly")
-    epochs: float = _doc(2.0, "passes over the training windows (fractions allowed)")
-    max_steps: int | None = _doc(None, "optimiser steps; overrides epochs when set")
-    batch_size: int = _doc(32, "windows per process per micro-batch (global batch = this x processes x grad_accum)")
-    eval_batch_size: int = _doc(32, "questions' windows per batch during evaluation")
-    grad_accum: int = _doc(1, "micro-batches accumulated per optimiser step")
-    max_grad_norm: float = _doc(1.0, "gradient clipping norm (0 disables clipping)")
-    mixed_precision: str = _doc(
+    data_dir: str | None = documented(None, "local folder laid out like the upstream data (else DESTILA_DATA_DIR)")
+    output_dir: str = documented("runs/destila", "where the final model, logs and checkpoints go")
+    max_length: int = documented(384, "tokens per window (question + context + specials)")
+    doc_stride: int = documented(128, "overlap between consecutive windows of one context, in tokens")
+    max_query_length: int | None = documented(64, "questions are cut to this many tokens (None: never cut)")
+    strip_questions: bool = documented(
+        False, "strip spaces around each question before tokenising (the paper's code does)")
+    learning_rate: float = documented(3e-5, "peak AdamW learning rate")
+    weight_decay: float = documented(0.01, "AdamW weight decay (never on biases and LayerNorm weights)")
+    adam_eps: float = documented(1e-8, "AdamW epsilon")
+    adam_beta1: float = documented(0.9, "AdamW beta1")
+    adam_beta2: float = documented(0.999, "AdamW beta2")
+    warmup_ratio: float = documented(0.1, "share of the optimiser steps spent warming the learning rate up linearly")
+    epochs: float = documented(2.0, "passes over the training windows (fractions allowed)")
+    max_steps: int | None = documented(None, "optimiser steps; overrides epochs when set")
+    batch_size: int = documented(
+        32, "windows per process per micro-batch (global batch = this x processes x grad_accum)")
+    eval_batch_size: int = documented(32, "questions' windows per batch during evaluation")
+    grad_accum: int = documented(1, "micro-batches accumulated per optimiser step")
+    max_grad_norm: float = documented(1.0, "gradient clipping norm (0 disables clipping)")
+    mixed_precision: str = documented(
         "no", "no | fp16 (GPU) | bf16 | auto (bf16 where the GPU or CPU computes it natively, else no)")
-    teacher_autocast: bool = _doc(
+    teacher_autocast: bool = documented(
         True, "run the frozen teacher under mixed_precision too (false: in fp32, as the paper's code does)")
-    seed: int = _doc(42, "seed for weights of new layers, data order and dropout")
-    eval_every: int = _doc(0, "evaluate every N optimiser steps (0: only at the end of each stage)")
-    save_every: int = _doc(0, "checkpoint every N optimiser steps (0: only at the end of each stage)")
-    log_every: int = _doc(10, "log the loss terms every N optimiser steps")
-    keep_checkpoints: int = _doc(2, "how many step checkpoints to keep (oldest deleted first)")
-    threads: int | None = _doc(None, "torch CPU threads per process (None: torch's default)")
-    attention_dropout: float | None = _doc(
+    seed: int = documented(42, "seed for weights of new layers, data order and dropout")
+    eval_every: int = documented(0, "evaluate every N optimiser steps (0: only at the end of each stage)")
+    save_every: int = documented(0, "checkpoint every N optimiser steps (0: only at the end of each stage)")
+    log_every: int = documented(10, "log the loss terms every N optimiser steps")
+    keep_checkpoints: int = documented(2, "how many step checkpoints to keep (oldest deleted first)")
+    threads: int | None = documented(None, "torch CPU threads per process (None: torch's default)")
+    attention_dropout: float | None = documented(
         None, "attention-probability dropout while training (None: the model's own); 0 is much faster on CPU")
-    hidden_dropout: float | None = _doc(None, "hidden-state dropout while training (None: the model's own)")
-    freeze_embeddings: bool = _doc(False, "keep the word embedding matrix fixed (faster on CPU for big vocabularies)")
-    max_train_examples: int | None = _doc(None, "use only the first N training questions")
-    max_eval_examples: int | None = _doc(None, "score only the first N dev questions")
-    dynamic_padding: bool = _doc(True, "pad each batch to its longest window instead of max_length")
-    group_by_length: bool = _doc(False, "batch windows of similar length together (less padding, same order per seed)")
-    progress: bool = _doc(True, "show a progress bar on the main process")
+    hidden_dropout: float | None = documented(None, "hidden-state dropout while training (None: the model's own)")
+    freeze_embeddings: bool = documented(
+        False, "keep the word embedding matrix fixed (faster on CPU for big vocabularies)")
+    max_train_examples: int | None = documented(None, "use only the first N training questions")
+    max_eval_examples: int | None = documented(None, "score only the first N dev questions")
+    dynamic_padding: bool = documented(True, "pad each batch to its longest window instead of max_length")
+    group_by_length: bool = documented(
+        False, "batch windows of similar length together (less padding, same order per seed)")
+    progress: bool = documented(True, "show a progress bar on the main process")
 
     def __post_init__(self) -> None:
         p = "train."
-        _coerce(self, p)
-        _check(self.max_length >= 32, p + "max_length", "must be >= 32", self.max_length)
-        _check(0 < self.doc_stride < self.max_length, p + "doc_stride", "must be in (0, max_length)", self.doc_stride)
-        _check(
+        coerce_fields(self, p)
+        check(self.max_length >= 32, p + "max_length", "must be >= 32", self.max_length)
+        check(0 < self.doc_stride < self.max_length, p + "doc_stride", "must be in (0, max_length)", self.doc_stride)
+        check(
             self.max_query_length is None or 0 < self.max_query_length < self.max_length,
             p + "max_query_length",
             "must be in (0, max_length)",
             self.max_query_length,
         )
-        _check(self.learning_rate > 0, p + "learning_rate", "must be > 0", self.learning_rate)
-        _check(self.weight_decay >= 0, p + "weight_decay", "must be >= 0", self.weight_decay)
-        _check(self.adam_eps > 0, p + "adam_eps", "must be > 0", self.adam_eps)
-        _check(0 <= self.adam_beta1 < 1, p + "adam_beta1", "must be in [0, 1)", self.adam_beta1)
-        _check(0 <= self.adam_beta2 < 1, p + "adam_beta2", "must be in [0, 1)", self.adam_beta2)
-        _check(0 <= self.warmup_ratio < 1, p + "warmup_ratio", "must be in [0, 1)", self.warmup_ratio)
-        _check(self.epochs > 0, p + "epochs", "must be > 0", self.epochs)
-        _check(0 <= self.validation_fraction < 1, p + "validation_fraction", "must be in [0, 1)",
+        check(self.learning_rate > 0, p + "learning_rate", "must be > 0", self.learning_rate)
+        check(self.weight_decay >= 0, p + "weight_decay", "must be >= 0", self.weight_decay)
+        check(self.adam_eps > 0, p + "adam_eps", "must be > 0", self.adam_eps)
+        check(0 <= self.adam_beta1 < 1, p + "adam_beta1", "must be in [0, 1)", self.adam_beta1)
+        check(0 <= self.adam_beta2 < 1, p + "adam_beta2", "must be in [0, 1)", self.adam_beta2)
+        check(0 <= self.warmup_ratio < 1, p + "warmup_ratio", "must be in [0, 1)", self.warmup_ratio)
+        check(self.epochs > 0, p + "epochs", "must be > 0", self.epochs)
+        check(0 <= self.validation_fraction < 1, p + "validation_fraction", "must be in [0, 1)",
                self.validation_fraction)
-        _check(self.max_steps is None or self.max_steps > 0, p + "max_steps", "must be > 0", self.max_steps)
-        _check(self.batch_size > 0, p + "batch_size", "must be > 0", self.batch_size)
-        _check(self.eval_batch_size > 0, p + "eval_batch_size", "must be > 0", self.eval_batch_size)
-        _check(self.grad_accum > 0, p + "grad_accum", "must be > 0", self.grad_accum)
-        _check(self.max_grad_norm >= 0, p + "max_grad_norm", "must be >= 0", self.max_grad_norm)
-        _check(self.mixed_precision in MIXED_PRECISION, p + "mixed_precision", f"must be one of {MIXED_PRECISION}",
+        check(self.max_steps is None or self.max_steps > 0, p + "max_steps", "must be > 0", self.max_steps)
+        check(self.batch_size > 0, p + "batch_size", "must be > 0", self.batch_size)
+        check(self.eval_batch_size > 0, p + "eval_batch_size", "must be > 0", self.eval_batch_size)
+        check(self.grad_accum > 0, p + "grad_accum", "must be > 0", self.grad_accum)
+        check(self.max_grad_norm >= 0, p + "max_grad_norm", "must be >= 0", self.max_grad_norm)
+        check(self.mixed_precision in MIXED_PRECISION, p + "mixed_precision", f"must be one of {MIXED_PRECISION}",
                self.mixed_precision)
         for name in ("attention_dropout", "hidden_dropout"):
             value = getattr(self, name)
-            _check(value is None or 0 <= value < 1, p + name, "must be in [0, 1)", value)
+            check(value is None or 0 <= value < 1, p + name, "must be in [0, 1)", value)
         for name in ("eval_every", "save_every"):
-            _check(getattr(self, name) >= 0, p + name, "must be >= 0", getattr(self, name))
-        _check(self.log_every > 0, p + "log_every", "must be > 0", self.log_every)
-        _check(self.keep_checkpoints >= 1, p + "keep_checkpoints", "must be >= 1", self.keep_checkpoints)
-        _check(self.threads is None or self.threads > 0, p + "threads", "must be > 0", self.threads)
+            check(getattr(self, name) >= 0, p + name, "must be >= 0", getattr(self, name))
+        check(self.log_every > 0, p + "log_every", "must be > 0", self.log_every)
+        check(self.keep_checkpoints >= 1, p + "keep_checkpoints", "must be >= 1", self.keep_checkpoints)
+        check(self.threads is None or self.threads > 0, p + "threads", "must be > 0", self.threads)
         for name in ("max_train_examples", "max_eval_examples"):
             value = getattr(self, name)
-            _check(value is None or value > 0, p + name, "must be > 0", value)
-        _check(bool(self.train_data), p + "train_data", "must name a data set", self.train_data)
-        _check(bool(self.output_dir), p + "output_dir", "must name a folder", self.output_dir)
+            check(value is None or value > 0, p + name, "must be > 0", value)
+        check(bool(self.train_data), p + "train_data", "must name a data set", self.train_data)
+        check(bool(self.output_dir), p + "output_dir", "must name a folder", self.output_dir)
 
 
 @dataclass
 class StageConfig:
     """One distillation stage: its own loss weights, length and learning rate."""
 
-    name: str = _doc("joint", "stage name (used in logs and checkpoint names)")
-    loss: dict = _doc(factory=dict, doc="overrides of the recipe's loss fields for this stage, e.g. {kd: 0}")
-    epochs: float | None = _doc(None, "passes over the data in this stage (None: train.epochs)")
-    max_steps: int | None = _doc(None, "optimiser steps in this stage (None: train.max_steps, else epochs)")
-    learning_rate: float | None = _doc(None, "peak learning rate of this stage (None: train.learning_rate)")
-    warmup_ratio: float | None = _doc(None, "warm-up share of this stage (None: train.warmup_ratio)")
+    name: str = documented("joint", "stage name (used in logs and checkpoint names)")
+    loss: dict = documented(factory=dict, doc="overrides of the recipe's loss fields for this stage, e.g. {kd: 0}")
+    epochs: float | None = documented(None, "passes over the data in this stage (None: train.epochs)")
+    max_steps: int | None = documented(None, "optimiser steps in this stage (None: train.max_steps, else epochs)")
+    learning_rate: float | None = documented(None, "peak learning rate of this stage (None: train.learning_rate)")
+    warmup_ratio: float | None = documented(None, "warm-up share of this stage (None: train.warmup_ratio)")
 
     def __post_init__(self) -> None:
         p = f"stages[{self.name}]."
-        _coerce(self, p)
+        coerce_fields(self, p)
         if not isinstance(self.loss, dict):
             raise ConfigError(f"{p}loss must be a mapping of loss fields, got {self.loss!r}")
-        _check(self.epochs is None or self.epochs > 0, p + "epochs", "must be > 0", self.epochs)
-        _check(self.max_steps is None or self.max_steps > 0, p + "max_steps", "must be > 0", self.max_steps)
-        _check(self.learning_rate is None or self.learning_rate > 0, p + "learning_rate", "must be > 0",
+        check(self.epochs is None or self.epochs > 0, p + "epochs", "must be > 0", self.epochs)
+        check(self.max_steps is None or self.max_steps > 0, p + "max_steps", "must be > 0", self.max_steps)
+        check(self.learning_rate is None or self.learning_rate > 0, p + "learning_rate", "must be > 0",
                self.learning_rate)
-        _check(self.warmup_ratio is None or 0 <= self.warmup_ratio < 1, p + "warmup_ratio", "must be in [0, 1)",
+        check(self.warmup_ratio is None or 0 <= self.warmup_ratio < 1, p + "warmup_ratio", "must be in [0, 1)",
                self.warmup_ratio)
 
 
@@ -203,13 +207,13 @@ class StageConfig:
 class DistillConfig:
     """A distillation run: a frozen teacher, a student spec, the loss, its stages and the training settings."""
 
-    teacher: str = _doc(doc="fine-tuned QA teacher: folder, hub id or offline:NAME")
-    student: dict = _doc(factory=lambda: {"preset": "tinyroberta-es"},
+    teacher: str = documented(doc="fine-tuned QA teacher: folder, hub id or offline:NAME")
+    student: dict = documented(factory=lambda: {"preset": "tinyroberta-es"},
                          doc="student spec: {preset: P} | {layers: [...]} | {config: {...}} | {pretrained: path}")
-    loss: LossConfig | None = _doc(None, "LossConfig: loss weights, temperature, layer map, projections, masking")
-    stages: list = _doc(factory=lambda: [StageConfig()], doc="stages run in order; one joint stage by default")
-    cache_teacher_logits: bool = _doc(True, "store the teacher's logits on disk when a stage needs only them")
-    train: TrainConfig = _doc(factory=TrainConfig, doc="training settings shared with `destila train`")
+    loss: LossConfig | None = documented(None, "LossConfig: loss weights, temperature, layer map, projections, masking")
+    stages: list = documented(factory=lambda: [StageConfig()], doc="stages run in order; one joint stage by default")
+    cache_teacher_logits: bool = documented(True, "store the teacher's logits on disk when a stage needs only them")
+    train: TrainConfig = documented(factory=TrainConfig, doc="training settings shared with `destila train`")
 
     def __post_init__(self) -> None:
         if not isinstance(self.teacher, str) or not self.teacher:
@@ -220,7 +224,7 @@ class DistillConfig:
             raise ConfigError(f"cache_teacher_logits must be bool, got {self.cache_teacher_logits!r}")
         check_student_spec(self.student)
         if isinstance(self.train, dict):
-            self.train = _build(TrainConfig, self.train, "train")
+            self.train = build_config(TrainConfig, self.train, "train")
         if not isinstance(self.train, TrainConfig):
             raise ConfigError(f"train must be a mapping of training settings, got {self.train!r}")
         if not isinstance(self.loss, LossConfig):
@@ -230,7 +234,7 @@ class DistillConfig:
         stages = []
         for i, stage in enumerate(self.stages):
             if isinstance(stage, dict):
-                stage = _build(StageConfig, {"name": f"stage{i + 1}", **stage}, f"stages[{i}]")
+                stage = build_config(StageConfig, {"name": f"stage{i + 1}", **stage}, f"stages[{i}]")
             if not isinstance(stage, StageConfig):
                 raise ConfigError(f"stages[{i}] must be a mapping, got {stage!r}")
             stages.append(stage)
@@ -246,7 +250,7 @@ class DistillConfig:
         return LossConfig.from_dict({**self.loss.to_dict(), **stage.loss}, f"stages[{stage.name}].loss")
 
 
-def _build(cls, values: Any, where: str):
+def build_config(cls, values: Any, where: str):
     if not isinstance(values, dict):
         raise ConfigError(f"{where} must be a mapping, got {values!r}")
     known = {f.name for f in dataclasses.fields(cls)}
@@ -264,12 +268,12 @@ def _train_from_doc(doc: dict) -> TrainConfig:
     extra = sorted(set(doc) - {"kind", "train"})
     if extra:
         raise ConfigError(f"a train recipe holds only `kind` and `train`; unknown top-level key(s) {extra}")
-    return _build(TrainConfig, doc.get("train") or {}, "train")
+    return build_config(TrainConfig, doc.get("train") or {}, "train")
 
 
 def _distill_from_doc(doc: dict) -> DistillConfig:
     body = {k: v for k, v in doc.items() if k != "kind"}
-    return _build(DistillConfig, body, "recipe")
+    return build_config(DistillConfig, body, "recipe")
 
 
 # kind -> "module:function" taking the parsed mapping (overrides applied) and returning a config object.

@@ -33,12 +33,12 @@ from typing import Any
 from destila.config import (
     DistillConfig,
     TrainConfig,
-    _build,
-    _check,
-    _coerce,
-    _doc,
     apply_overrides,
+    build_config,
+    check,
+    coerce_fields,
     config_from_dict,
+    documented,
     read_recipe,
 )
 from destila.errors import ConfigError
@@ -50,29 +50,30 @@ STAGE_FILE = "stage.json"
 class PipelineConfig:
     """The whole job: which data, how to make the teacher and the student, what to measure."""
 
-    output_dir: str = _doc("runs/pipeline", "folder holding one sub-folder per stage and the report")
-    train_data: str = _doc("squad-es-v1.1:dev-small@train", "training set of the teacher and the student")
-    eval_data: str = _doc("squad-es-v1.1:dev-small@eval", "the set every model is scored on")
-    heldout_data: list = _doc(factory=list, doc="further sets scored but never trained or tuned on")
-    data_dir: str | None = _doc(None, "local data folder (else DESTILA_DATA_DIR, else download)")
-    threads: int | None = _doc(None, "torch / onnxruntime threads for every stage")
-    max_eval_questions: int | None = _doc(None, "score only the first N questions of each set (None: all)")
-    no_answer: bool | None = _doc(None, "let models answer 'no answer' (None: when the training data is SQuAD v2.0)")
-    teacher: dict = _doc(factory=dict, doc="{model: M, train: {...}} to fine-tune, or {pretrained: folder}")
-    student: dict = _doc(factory=dict, doc="a distill recipe body: student, loss, stages, train")
-    baseline: dict | None = _doc(None, "optional label-only student: a distill recipe body (loss: ce only)")
-    trim: dict | None = _doc(None, "optional {corpus: [...], keep_top: N} vocabulary trimming of the student")
-    export: dict = _doc(factory=lambda: {"int8": True}, doc="{int8: bool, parity_max_questions: N}")
-    bench: dict = _doc(factory=dict, doc="{max_questions: N, repeats: N, latency_questions: N, batch_size: N}")
-    quick: list = _doc(factory=list, doc="dotted overrides applied by --quick")
+    output_dir: str = documented("runs/pipeline", "folder holding one sub-folder per stage and the report")
+    train_data: str = documented("squad-es-v1.1:dev-small@train", "training set of the teacher and the student")
+    eval_data: str = documented("squad-es-v1.1:dev-small@eval", "the set every model is scored on")
+    heldout_data: list = documented(factory=list, doc="further sets scored but never trained or tuned on")
+    data_dir: str | None = documented(None, "local data folder (else DESTILA_DATA_DIR, else download)")
+    threads: int | None = documented(None, "torch / onnxruntime threads for every stage")
+    max_eval_questions: int | None = documented(None, "score only the first N questions of each set (None: all)")
+    no_answer: bool | None = documented(
+        None, "let models answer 'no answer' (None: when the training data is SQuAD v2.0)")
+    teacher: dict = documented(factory=dict, doc="{model: M, train: {...}} to fine-tune, or {pretrained: folder}")
+    student: dict = documented(factory=dict, doc="a distill recipe body: student, loss, stages, train")
+    baseline: dict | None = documented(None, "optional label-only student: a distill recipe body (loss: ce only)")
+    trim: dict | None = documented(None, "optional {corpus: [...], keep_top: N} vocabulary trimming of the student")
+    export: dict = documented(factory=lambda: {"int8": True}, doc="{int8: bool, parity_max_questions: N}")
+    bench: dict = documented(factory=dict, doc="{max_questions: N, repeats: N, latency_questions: N, batch_size: N}")
+    quick: list = documented(factory=list, doc="dotted overrides applied by --quick")
 
     def __post_init__(self) -> None:
-        _coerce(self, "")
+        coerce_fields(self, "")
         if isinstance(self.heldout_data, str):
             self.heldout_data = [self.heldout_data]
-        _check(isinstance(self.heldout_data, list), "heldout_data", "must be a list of data sets", self.heldout_data)
+        check(isinstance(self.heldout_data, list), "heldout_data", "must be a list of data sets", self.heldout_data)
         has_model, has_pre = "model" in self.teacher, "pretrained" in self.teacher
-        _check(has_model != has_pre, "teacher", "needs exactly one of `model` (to fine-tune) or `pretrained`",
+        check(has_model != has_pre, "teacher", "needs exactly one of `model` (to fine-tune) or `pretrained`",
                self.teacher)
         # Build the sub-configs now so a broken recipe fails before hours of training.
         self.teacher_config()
@@ -80,9 +81,9 @@ class PipelineConfig:
         self.baseline_config()
         if self.trim is not None:
             corpus = self.trim.get("corpus")
-            _check(isinstance(corpus, list) and bool(corpus), "trim.corpus", "must be a non-empty list", corpus)
+            check(isinstance(corpus, list) and bool(corpus), "trim.corpus", "must be a non-empty list", corpus)
             unknown = set(self.trim) - {"corpus", "keep_top"}
-            _check(not unknown, "trim", f"has unknown field(s) {sorted(unknown)}", self.trim)
+            check(not unknown, "trim", f"has unknown field(s) {sorted(unknown)}", self.trim)
 
     @property
     def out(self) -> Path:
@@ -100,10 +101,10 @@ class PipelineConfig:
         if "pretrained" in self.teacher:
             return None
         extra = set(self.teacher) - {"model", "train"}
-        _check(not extra, "teacher", f"has unknown field(s) {sorted(extra)}", self.teacher)
+        check(not extra, "teacher", f"has unknown field(s) {sorted(extra)}", self.teacher)
         body = self._train_fields(self.teacher.get("train"), "teacher")
         body["model"] = self.teacher["model"]
-        return _build(TrainConfig, body, "teacher.train")
+        return build_config(TrainConfig, body, "teacher.train")
 
     def teacher_folder(self) -> str:
         return str(self.teacher["pretrained"]) if "pretrained" in self.teacher else str(self.out / "teacher")
@@ -115,7 +116,7 @@ class PipelineConfig:
         body["train"] = self._train_fields(body.get("train"), folder)
         body["teacher"] = self.teacher_folder()
         try:
-            return _build(DistillConfig, body, where)
+            return build_config(DistillConfig, body, where)
         except ConfigError as exc:
             raise ConfigError(f"{where}: {exc}") from None
 
@@ -130,7 +131,7 @@ class PipelineConfig:
 
 def _pipeline_from_doc(doc: dict) -> PipelineConfig:
     body = {k: v for k, v in doc.items() if k != "kind"}
-    return _build(PipelineConfig, body, "recipe")
+    return build_config(PipelineConfig, body, "recipe")
 
 
 def load_pipeline(path: str | Path, overrides: list[str] | None = None, quick: bool = False) -> PipelineConfig:
