@@ -161,96 +161,101 @@ def encode_windows(
         layout = _read_layout(tokenizer, backend)
         q_encs = backend.encode_batch(list(questions), add_special_tokens=False)
         c_encs = backend.encode_batch(list(unique), add_special_tokens=False)
+    ctx_tokens = [_context_tokens(enc) for enc in c_encs]
+    shape = _WindowShape(layout, tokenizer.cls_token_id, uses_token_type_ids(tokenizer))
 
-    ctx_tokens = []
-    for enc in c_encs:
-        n = len(enc.ids)
-        offsets = np.array(enc.offsets, dtype=np.int64).reshape(n, 2)
-        word_ids = np.array([-1 if w is None else w for w in enc.word_ids], dtype=np.int64)
-        ctx_tokens.append(ContextTokens(np.array(enc.ids, dtype=np.int64), offsets, word_ids))
-
-    n_special = layout.n_special
-    prefix = np.array(layout.prefix, dtype=np.int64)
-    middle = np.array(layout.middle, dtype=np.int64)
-    suffix = np.array(layout.suffix, dtype=np.int64)
-    want_types = uses_token_type_ids(tokenizer)
-
-    cls_id = tokenizer.cls_token_id
-    cls_where = next(
-        (
-            (region, part.index(cls_id))
-            for region, part in enumerate((layout.prefix, layout.middle, layout.suffix))
-            if cls_id is not None and cls_id in part
-        ),
-        None,
-    )
-
-    input_ids, type_ids = [], [] if want_types else None
-    ex_index, ctx_pos, ctx_start, ctx_len, cls_index = [], [], [], [], []
+    out = _WindowLists(shape.want_types)
     for i, q_enc in enumerate(q_encs):
         q_ids = np.array(q_enc.ids[:max_query_length], dtype=np.int64)
         ctx = ctx_tokens[ctx_of_example[i]]
-        n_ctx = len(ctx.ids)
-        room = max_length - len(q_ids) - n_special
+        room = max_length - len(q_ids) - layout.n_special
         if room < 1:
             raise ConfigError(
                 f"max_length {max_length} leaves no room for the context after a question of {len(q_ids)} tokens "
-                f"and {n_special} special tokens; raise max_length or lower max_query_length"
+                f"and {layout.n_special} special tokens; raise max_length or lower max_query_length"
             )
-        stride = min(doc_stride, room - 1)
-        step = room - stride
-        start = 0
+        step = room - min(doc_stride, room - 1)
+        n_ctx, start = len(ctx.ids), 0
         while True:
             stop = min(start + room, n_ctx)
-            piece = ctx.ids[start:stop]
-            if layout.question_first:
-                ids = np.concatenate([prefix, q_ids, middle, piece, suffix])
-                pos = len(prefix) + len(q_ids) + len(middle)
-            else:
-                ids = np.concatenate([prefix, piece, middle, q_ids, suffix])
-                pos = len(prefix)
-            input_ids.append(ids)
-            if want_types:
-                first, second = (
-                    (len(q_ids), len(piece)) if layout.question_first else (len(piece), len(q_ids))
-                )
-                type_ids.append(
-                    np.array(
-                        layout.prefix_types
-                        + [layout.first_type] * first
-                        + layout.middle_types
-                        + [layout.second_type] * second
-                        + layout.suffix_types,
-                        dtype=np.int64,
-                    )
-                )
-            if cls_where is None:
-                cls_index.append(0)
-            elif cls_where[0] == 0:
-                cls_index.append(cls_where[1])
-            elif cls_where[0] == 1:
-                first = len(q_ids) if layout.question_first else len(piece)
-                cls_index.append(len(prefix) + first + cls_where[1])
-            else:
-                cls_index.append(len(ids) - len(suffix) + cls_where[1])
-            ex_index.append(i)
-            ctx_pos.append(pos)
-            ctx_start.append(start)
-            ctx_len.append(stop - start)
+            out.add(i, start, stop, *shape.window(q_ids, ctx.ids[start:stop]))
             if stop >= n_ctx:
                 break
             start += step
+    return out.windows([ctx_tokens[j] for j in ctx_of_example])
 
-    return Windows(
-        input_ids=input_ids,
-        token_type_ids=type_ids,
-        example_index=np.array(ex_index, dtype=np.int64),
-        ctx_pos=np.array(ctx_pos, dtype=np.int64),
-        ctx_start=np.array(ctx_start, dtype=np.int64),
-        ctx_len=np.array(ctx_len, dtype=np.int64),
-        contexts=[ctx_tokens[j] for j in ctx_of_example],
-        cls_index=np.array(cls_index, dtype=np.int64),
-    )
+
+def _context_tokens(enc) -> ContextTokens:
+    n = len(enc.ids)
+    offsets = np.array(enc.offsets, dtype=np.int64).reshape(n, 2)
+    word_ids = np.array([-1 if w is None else w for w in enc.word_ids], dtype=np.int64)
+    return ContextTokens(np.array(enc.ids, dtype=np.int64), offsets, word_ids)
+
+
+class _WindowShape:
+    """Where the question, the context piece, the special tokens and the classification token go in a window."""
+
+    def __init__(self, layout: _Layout, cls_id: int | None, want_types: bool):
+        self.layout, self.want_types = layout, want_types
+        self.prefix = np.array(layout.prefix, dtype=np.int64)
+        self.middle = np.array(layout.middle, dtype=np.int64)
+        self.suffix = np.array(layout.suffix, dtype=np.int64)
+        parts = (layout.prefix, layout.middle, layout.suffix)
+        found = [(region, part.index(cls_id)) for region, part in enumerate(parts) if cls_id in part]
+        self.cls_where = found[0] if cls_id is not None and found else None
+
+    def window(self, q_ids: np.ndarray, piece: np.ndarray):
+        """(input ids, token types or None, position of the context's first token, index of the CLS token)."""
+        lay = self.layout
+        if lay.question_first:
+            ids = np.concatenate([self.prefix, q_ids, self.middle, piece, self.suffix])
+            pos = len(self.prefix) + len(q_ids) + len(self.middle)
+        else:
+            ids = np.concatenate([self.prefix, piece, self.middle, q_ids, self.suffix])
+            pos = len(self.prefix)
+        first, second = (len(q_ids), len(piece)) if lay.question_first else (len(piece), len(q_ids))
+        types = None
+        if self.want_types:
+            types = np.array(lay.prefix_types + [lay.first_type] * first + lay.middle_types
+                             + [lay.second_type] * second + lay.suffix_types, dtype=np.int64)
+        return ids, types, pos, self._cls_index(len(ids), first)
+
+    def _cls_index(self, n_ids: int, first: int) -> int:
+        if self.cls_where is None:
+            return 0
+        region, index = self.cls_where
+        if region == 0:
+            return index
+        if region == 1:
+            return len(self.prefix) + first + index
+        return n_ids - len(self.suffix) + index
+
+
+class _WindowLists:
+    """The growing per-window lists that become a `Windows`."""
+
+    def __init__(self, want_types: bool):
+        self.input_ids: list[np.ndarray] = []
+        self.type_ids: list[np.ndarray] | None = [] if want_types else None
+        self.ex_index, self.ctx_pos, self.ctx_start, self.ctx_len, self.cls_index = [], [], [], [], []
+
+    def add(self, example: int, start: int, stop: int, ids, types, pos: int, cls_index: int) -> None:
+        self.input_ids.append(ids)
+        if self.type_ids is not None:
+            self.type_ids.append(types)
+        self.ex_index.append(example)
+        self.ctx_pos.append(pos)
+        self.ctx_start.append(start)
+        self.ctx_len.append(stop - start)
+        self.cls_index.append(cls_index)
+
+    def windows(self, contexts: list[ContextTokens]) -> Windows:
+        def arr(values):
+            return np.array(values, dtype=np.int64)
+
+        return Windows(input_ids=self.input_ids, token_type_ids=self.type_ids, example_index=arr(self.ex_index),
+                       ctx_pos=arr(self.ctx_pos), ctx_start=arr(self.ctx_start), ctx_len=arr(self.ctx_len),
+                       contexts=contexts, cls_index=arr(self.cls_index))
 
 
 def _pad_lists(windows: Windows, tokenizer, max_length: int, pad_to_max_length: bool):
