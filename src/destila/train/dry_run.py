@@ -15,6 +15,7 @@ import json
 import tempfile
 from pathlib import Path
 
+from destila import files
 from destila.config import DistillConfig, TrainConfig, config_to_dict, load_recipe
 from destila.errors import ConfigError
 from destila.models.families import SHAPE_FIELDS, model_family
@@ -223,10 +224,6 @@ def dry_run(cfg: TrainConfig | DistillConfig, workdir: str | Path | None = None,
     if workdir is None:
         with tempfile.TemporaryDirectory(prefix="destila-dry-run-") as tmp:
             return dry_run(cfg, tmp, steps, echo)
-    import torch
-
-    from destila.train.recipe import distill_stages, train_stages
-
     work = Path(workdir)
     checks: list[str] = []
 
@@ -243,68 +240,90 @@ def dry_run(cfg: TrainConfig | DistillConfig, workdir: str | Path | None = None,
     ok(f"{'teacher' if isinstance(cfg, DistillConfig) else 'model'} {base_name}: {real['model_type']}, "
        f"{real['num_hidden_layers']} layers, hidden {real['hidden_size']}, {real['num_attention_heads']} heads; "
        f"stand-in tokenizer {real['tokenizer']} ({len(tokenizer)} pieces)")
+    tiny_train = _tiny_train(train, work, steps, ok)
+    if isinstance(cfg, DistillConfig):
+        out, recipe_used = _distill_stand_in(cfg, real, tokenizer, tiny_train, work, steps, ok)
+    else:
+        out, recipe_used = _train_stand_in(real, tokenizer, tiny_train, work)
+    _check_output(out, recipe_used, ok)
+    return checks
 
-    tiny_train = dataclasses.replace(
+
+def _tiny_train(train: TrainConfig, work: Path, steps: int, ok) -> TrainConfig:
+    """The recipe's training settings on the embedded sample, a few steps, short windows, one thread."""
+    import torch
+
+    tiny = dataclasses.replace(
         train, model=None, train_data="sample", eval_data="sample", data_dir=None, output_dir=str(work / "out"),
-        max_length=128, doc_stride=48, max_query_length=32, batch_size=2, eval_batch_size=8,
-        grad_accum=min(train.grad_accum, 2), max_steps=steps, epochs=1.0, eval_every=0, save_every=steps,
-        log_every=1, keep_checkpoints=1, threads=1, max_train_examples=24, max_eval_examples=8,
+        max_length=128, doc_stride=48, max_query_length=32 if train.max_query_length else None, batch_size=2,
+        eval_batch_size=8, grad_accum=min(train.grad_accum, 2), max_steps=steps, epochs=1.0, eval_every=0,
+        save_every=steps, log_every=1, keep_checkpoints=1, threads=1, max_train_examples=24, max_eval_examples=8,
         mixed_precision="no" if train.mixed_precision == "fp16" and not torch.cuda.is_available()
         else resolve_mixed_precision(train.mixed_precision), progress=False,
     )
     if train.mixed_precision == "auto":
-        ok(f"mixed precision auto: {tiny_train.mixed_precision} on this machine")
-    elif tiny_train.mixed_precision != train.mixed_precision:
+        ok(f"mixed precision auto: {tiny.mixed_precision} on this machine")
+    elif tiny.mixed_precision != train.mixed_precision:
         ok(f"mixed precision {train.mixed_precision} needs a GPU: the stand-in run uses fp32")
+    return tiny
 
-    if isinstance(cfg, DistillConfig):
-        s_real = student_shape(real, cfg.student)
-        t_shape, s_shape = tiny_shapes(real, s_real)
-        ok(f"student {cfg.student}: {s_real['num_hidden_layers']} layers, hidden {s_real['hidden_size']}, "
-           f"{s_real['num_attention_heads']} heads (width ratio {real['hidden_size'] / s_real['hidden_size']:g}, "
-           f"layer ratio {real['num_hidden_layers'] / s_real['num_hidden_layers']:g})")
-        teacher_dir = work / "teacher"
-        build_tiny_model(real["model_type"], t_shape, tokenizer, teacher_dir, real["type_vocab_size"])
-        spec = {"layers": cfg.student["layers"]} if "layers" in cfg.student else {"config": s_shape}
-        stand_in = dataclasses.replace(
-            cfg, teacher=str(teacher_dir), student=spec, train=tiny_train,
-            stages=[dataclasses.replace(s, max_steps=steps, epochs=None) for s in cfg.stages],
-        )
-        ok(f"stand-ins: teacher hidden {t_shape['hidden_size']}, student hidden {s_shape['hidden_size']}, same "
-           f"depths and heads")
-        from destila.models.hub import load_qa_model, load_tokenizer
-        from destila.models.students import build_student
 
-        teacher = load_qa_model(teacher_dir)
-        student = build_student(teacher, spec)
-        stages = distill_stages(stand_in)
-        for stage in stages:
-            ok(_check_stage(stage, student, teacher))
-        out = train_stages(tiny_train, stand_in, stages, student=student, tokenizer=load_tokenizer(teacher_dir),
-                           teacher=teacher, source=str(teacher_dir))
-        recipe_used = stand_in
-    else:
-        model_dir = work / "model"
-        shape = {k: v for k, v in real.items() if k in SHAPE_FIELDS}
-        t_shape, _ = tiny_shapes(real, shape)
-        build_tiny_model(real["model_type"], t_shape, tokenizer, model_dir, real["type_vocab_size"])
-        stand_in = dataclasses.replace(tiny_train, model=str(model_dir))
-        from destila.train.recipe import run_train
+def _distill_stand_in(cfg: DistillConfig, real: dict, tokenizer, tiny_train: TrainConfig, work: Path, steps: int,
+                      ok) -> tuple[Path, DistillConfig]:
+    """Tiny teacher and student with the real depths and heads; every stage a few steps through the real run."""
+    from destila.models.hub import load_qa_model, load_tokenizer
+    from destila.models.students import build_student
+    from destila.train.recipe import distill_stages, train_stages
 
-        out = run_train(stand_in)
-        recipe_used = stand_in
+    s_real = student_shape(real, cfg.student)
+    t_shape, s_shape = tiny_shapes(real, s_real)
+    ok(f"student {cfg.student}: {s_real['num_hidden_layers']} layers, hidden {s_real['hidden_size']}, "
+       f"{s_real['num_attention_heads']} heads (width ratio {real['hidden_size'] / s_real['hidden_size']:g}, "
+       f"layer ratio {real['num_hidden_layers'] / s_real['num_hidden_layers']:g})")
+    teacher_dir = work / "teacher"
+    build_tiny_model(real["model_type"], t_shape, tokenizer, teacher_dir, real["type_vocab_size"])
+    spec = {"layers": cfg.student["layers"]} if "layers" in cfg.student else {"config": s_shape}
+    stand_in = dataclasses.replace(
+        cfg, teacher=str(teacher_dir), student=spec, train=tiny_train,
+        stages=[dataclasses.replace(s, max_steps=steps, epochs=None) for s in cfg.stages],
+    )
+    ok(f"stand-ins: teacher hidden {t_shape['hidden_size']}, student hidden {s_shape['hidden_size']}, same "
+       f"depths and heads")
+    teacher = load_qa_model(teacher_dir)
+    student = build_student(teacher, spec)
+    stages = distill_stages(stand_in)
+    for stage in stages:
+        ok(_check_stage(stage, student, teacher))
+    out = train_stages(tiny_train, stand_in, stages, student=student, tokenizer=load_tokenizer(teacher_dir),
+                       teacher=teacher, source=str(teacher_dir))
+    return out, stand_in
 
-    log = [json.loads(line) for line in (out / "training_log.jsonl").read_text().splitlines() if line.strip()]
+
+def _train_stand_in(real: dict, tokenizer, tiny_train: TrainConfig, work: Path) -> tuple[Path, TrainConfig]:
+    from destila.train.recipe import run_train
+
+    model_dir = work / "model"
+    shape = {k: v for k, v in real.items() if k in SHAPE_FIELDS}
+    t_shape, _ = tiny_shapes(real, shape)
+    build_tiny_model(real["model_type"], t_shape, tokenizer, model_dir, real["type_vocab_size"])
+    stand_in = dataclasses.replace(tiny_train, model=str(model_dir))
+    return run_train(stand_in), stand_in
+
+
+def _check_output(out: Path, recipe_used, ok) -> None:
+    """The output folder: logged terms, a reloadable student without projections, an answer, metrics, config."""
+    from safetensors import safe_open
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+
+    from destila.infer.predictor import Predictor
+
+    log = [json.loads(line) for line in (out / files.TRAINING_LOG).read_text().splitlines() if line.strip()]
     train_records = [r for r in log if r["type"] == "train"]
     terms = sorted({k for r in train_records for k in r} - {"type", "stage", "stage_index", "step", "global_step",
                                                            "epoch", "lr", "tokens_per_s", "examples_per_s",
                                                            "seconds_per_step"})
     ok(f"trained {len(train_records)} logged steps; loss terms logged: {', '.join(terms)}")
-
-    from safetensors import safe_open
-    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
-
-    with safe_open(str(out / "model.safetensors"), "pt") as fh:
+    with safe_open(str(out / files.WEIGHTS), "pt") as fh:
         keys = list(fh.keys())
     if any("projection" in k or k.startswith("loss_fn") for k in keys):
         raise ConfigError("dry run: projection weights leaked into the saved student")
@@ -312,16 +331,12 @@ def dry_run(cfg: TrainConfig | DistillConfig, workdir: str | Path | None = None,
     AutoTokenizer.from_pretrained(out)
     ok(f"saved student reloads with AutoModelForQuestionAnswering ({type(model).__name__}, "
        f"{sum(p.numel() for p in model.parameters())} parameters, no projection weights)")
-
-    from destila.infer.predictor import Predictor
-
     answer = Predictor.from_pretrained(str(out))(question="¿Dónde se proclamó califa Abderramán III?",
                                                  context=SPANISH[0])
     ok(f"the saved folder answers through the Predictor: {answer!r}")
-    metrics = json.loads((out / "metrics.json").read_text())
+    metrics = json.loads((out / files.METRICS).read_text())
     ok(f"metrics.json has eval scores: official F1 {metrics['eval']['official']['f1']:.2f}")
-    reloaded = load_recipe(out / "destila_config.yaml")
+    reloaded = load_recipe(out / files.RUN_CONFIG)
     if config_to_dict(reloaded) != config_to_dict(recipe_used):
         raise ConfigError("dry run: destila_config.yaml does not load back to the config that ran")
     ok("destila_config.yaml and README.md written; the saved config loads back unchanged")
-    return checks
