@@ -1,4 +1,5 @@
-"""configs/paper.yaml computes what SpanishTinyRoBERTa's code computes.
+"""configs/paper.yaml computes what SpanishTinyRoBERTa's code computes; configs/paper-improved.yaml dry-runs; a
+model card says which evaluation protocol produced its scores.
 
 On a tiny RoBERTa teacher (4 layers) and student (1 layer, half the width, the same 2 heads, so the uniform map sends
 student layer 1 to teacher layer 4), one batch with padding, the student in train mode with dropout: destila's loss
@@ -25,6 +26,7 @@ from transformers import RobertaConfig, RobertaForQuestionAnswering
 
 from destila.config import load_recipe
 from destila.distill import DistillationLoss, run_qa_model
+from destila.train.card import scores_protocol
 
 ROOT = Path(__file__).resolve().parents[1]
 VOCAB, PAD = 80, 1
@@ -196,3 +198,19 @@ def test_dry_run_of_the_improved_paper_recipe_passes_offline_quickly(tmp_path):
     assert any("teacher needs ['hidden', 'attentions']" in c for c in checks)  # maps before dropout
     assert any(c.startswith("metrics.json has eval scores") for c in checks)  # selected on held-out articles
     assert time.time() - started < 60
+    card = (tmp_path / "out" / "README.md").read_text(encoding="utf-8")
+    assert "Scores: the first 8 questions of the 5% of the articles of `sample` held out from training" in card
+
+
+def test_the_card_says_which_protocol_produced_its_scores():
+    paper, improved = (load_recipe(ROOT / "configs" / name).train for name in ("paper.yaml", "paper-improved.yaml"))
+    scores = {"official": {"exact_match": 70.0, "f1": 80.0}}
+    assert scores_protocol(paper, {"eval": None}) == []  # the paper's recipe evaluates nothing while training
+    _, line = scores_protocol(improved, {"eval": scores, "best_step": 4000, "evals": [{}, {}]})
+    assert line.startswith("Scores: every question of the 5% of the articles of `squad-es-v1.1:train` held out from "
+                           "training (seed 39812951); each answer the best of 12 candidate spans per window, up to 15 "
+                           "tokens (destila's protocol).")
+    assert "--first 200 --n-best 1 --max-answer-length 30" in line and line.endswith("so these scores are optimistic.")
+    on_dev = dataclasses.replace(paper, eval_data="squad-es-v1.1:dev", max_eval_examples=200)
+    _, line = scores_protocol(on_dev, {"eval": scores, "best_step": 100, "evals": [{}]})  # one evaluation: no choice
+    assert line.startswith("Scores: the first 200 questions of `squad-es-v1.1:dev`;") and "optimistic" not in line
