@@ -26,7 +26,7 @@ CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.y*ml"
 
 def test_there_are_recipes():
     names = {p.name for p in CONFIGS}
-    assert {"paper.yaml", "tinybert.yaml", "teacher.yaml"} <= names
+    assert {"paper.yaml", "paper-improved.yaml", "tinybert.yaml", "teacher.yaml"} <= names
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
@@ -41,18 +41,45 @@ def test_every_recipe_parses_by_its_kind(path, tmp_path):
         assert config_to_dict(load_recipe(saved)) == config_to_dict(cfg)
 
 
-def test_paper_recipe_is_the_papers_setup():
+def test_paper_recipe_is_the_authors_code():
     cfg = load_recipe(CONFIGS[0].parent / "paper.yaml")
     assert cfg.teacher == "stevemobs/roberta-large-fine-tuned-squad-es"
     assert cfg.student == {"preset": "tinyroberta-es"}
+    assert len(cfg.stages) == 1
     loss = cfg.stage_loss(cfg.stages[0])
-    assert (loss.ce, loss.kd, loss.hidden, loss.attention, loss.embedding) == (1.0,) * 5
-    assert loss.temperature == 1.0 and loss.layer_map == "uniform" and loss.mask_padding is True
+    assert loss == LossConfig.paper()  # all weights 1, KD summed, maps after dropout, nothing masked
+    assert (loss.temperature, loss.kd_kind, loss.layer_map, loss.projection) == (1.0, "kl", "uniform", "shared")
     t = cfg.train
-    assert (t.learning_rate, t.batch_size, t.max_length, t.doc_stride) == (3e-5, 32, 384, 128)
+    assert (t.learning_rate, t.batch_size, t.grad_accum, t.max_length, t.doc_stride, t.epochs) == (
+        3e-5, 32, 1, 384, 128, 100)
     assert (t.warmup_ratio, t.weight_decay, t.adam_eps, t.max_grad_norm, t.mixed_precision) == (
         0.2, 0.01, 1e-8, 1.0, "fp16")
-    assert len(cfg.stages) == 1
+    assert t.strip_questions and t.max_query_length is None and not t.teacher_autocast
+    assert t.eval_data is None and t.validation_fraction == 0 and t.eval_every == 0  # no evaluation while training
+
+
+def _leaves(doc: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in doc.items():
+        if isinstance(value, dict):
+            out.update(_leaves(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def test_the_improved_paper_recipe_differs_only_where_it_says():
+    paper, improved = (_leaves(config_to_dict(load_recipe(CONFIGS[0].parent / name)))
+                       for name in ("paper.yaml", "paper-improved.yaml"))
+    changed = {key: improved[key] for key in paper if paper[key] != improved[key]}
+    assert changed == {
+        "loss.kd_reduction": "mean",
+        "loss.attention_dropout_maps": False,
+        "loss.mask_padding": True,
+        "train.validation_fraction": 0.05,
+        "train.eval_every": 2000,
+        "train.output_dir": "runs/spanish-tinyroberta-improved",
+    }
 
 
 def test_tinybert_recipe_has_two_stages_with_their_own_weights():

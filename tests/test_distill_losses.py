@@ -170,6 +170,38 @@ def test_capture_matches_stock_eager_and_sdpa(index):
     torch.testing.assert_close(captured.end_logits, plain.end_logits, atol=1e-5, rtol=1e-5)
 
 
+def test_dropped_maps_are_what_output_attentions_returns_in_train_mode():
+    model = _roberta(RobertaForQuestionAnswering, RobertaConfig, 2, 32, 4, seed=6)
+    batch = _batch((8, 5))
+    inputs = {"input_ids": batch["input_ids"] + 2, "attention_mask": batch["attention_mask"]}
+    model.set_attn_implementation("eager")
+    model.train()
+    try:
+        torch.manual_seed(11)
+        captured = run_qa_model(model, inputs, attentions=True, dropped_attentions=True, layers=[2])
+        torch.manual_seed(11)
+        stock = model(**inputs, output_attentions=True)
+        assert captured.dropped_attentions[0] is None and captured.attentions[0] is None
+        torch.testing.assert_close(captured.dropped_attentions[1], stock.attentions[1], atol=0, rtol=0)
+        torch.testing.assert_close(captured.start_logits, stock.start_logits, atol=0, rtol=0)
+        dropped, probs = captured.dropped_attentions[1], captured.attentions[1]
+        assert (dropped == 0).any() and not torch.equal(dropped, probs)
+        keep = dropped != 0  # inverted dropout: kept entries are scaled by 1 / (1 - p)
+        p = model.config.attention_probs_dropout_prob
+        torch.testing.assert_close(dropped[keep], probs[keep] / (1 - p))
+        # the recorded tensor is the one the layer used: gradients reach the layer's query weights through it
+        (dropped**2).sum().backward()
+        assert model.roberta.encoder.layer[1].attention.self.query.weight.grad.abs().sum() > 0
+        model.eval()
+        with torch.no_grad():
+            out = run_qa_model(model, inputs, attentions=True, dropped_attentions=True)
+        for a, b in zip(out.attentions, out.dropped_attentions, strict=True):
+            assert torch.equal(a, b)  # no dropout in eval mode
+    finally:
+        model.set_attn_implementation("sdpa")
+        model.eval()
+
+
 def test_capture_records_nothing_outside_its_block(teacher):
     batch = _batch()
     with capture_attention(teacher, scores=True) as rec:
@@ -254,6 +286,10 @@ def test_loss_rejects_a_layer_map_outside_the_models(student, teacher):
         ({"layer_map": "every-other"}, "loss.layer_map"),
         ({"layer_map": [1, "x"]}, "loss.layer_map"),
         ({"mask_padding": "yes"}, "loss.mask_padding"),
+        ({"kd_reduction": "avg"}, "loss.kd_reduction"),
+        ({"attention_dropout_maps": 1}, "loss.attention_dropout_maps"),
+        ({"attention_dropout_maps": True, "attention_kind": "scores"}, "loss.attention_dropout_maps"),
+        ({"attention_dropout_maps": True, "attention_heads": "relations"}, "loss.attention_dropout_maps"),
         ({"relation_heads": 0}, "loss.relation_heads"),
         ({"ce": 0, "kd": 0, "hidden": 0, "attention": 0, "embedding": 0}, "every weight"),
     ],
@@ -271,6 +307,9 @@ def test_loss_config_from_dict_and_presets():
     paper = LossConfig.paper()
     assert (paper.ce, paper.kd, paper.hidden, paper.attention, paper.embedding) == (1, 1, 1, 1, 1)
     assert not paper.mask_padding and paper.kd_kind == "kl" and paper.attention_kind == "probs"
+    assert paper.kd_reduction == "sum" and paper.attention_dropout_maps
+    default = LossConfig()
+    assert default.kd_reduction == "mean" and not default.attention_dropout_maps and default.mask_padding
     stage1, stage2 = LossConfig.tinybert_intermediate(), LossConfig.tinybert_prediction()
     assert stage1.ce == stage1.kd == 0 and stage1.attention_kind == "scores"
     assert stage2.kd_kind == "soft_ce" and stage2.hidden == stage2.attention == stage2.embedding == 0
@@ -281,13 +320,10 @@ def test_needs_follow_the_config(student, teacher):
         cfg = LossConfig(**{"attention_heads": "mean", **kw})
         return DistillationLoss(cfg, student_config=student.config, teacher_config=teacher.config).needs()
 
-    assert needs() == {"hidden": True, "attentions": True, "scores": False, "values": False}
-    assert needs(attention_kind="scores", hidden=0, embedding=0) == {
-        "hidden": False,
-        "attentions": False,
-        "scores": True,
-        "values": False,
-    }
+    off = {"hidden": False, "attentions": False, "dropped_attentions": False, "scores": False, "values": False}
+    assert needs() == {**off, "hidden": True, "attentions": True}
+    assert needs(attention_kind="scores", hidden=0, embedding=0) == {**off, "scores": True}
+    assert needs(attention_dropout_maps=True, hidden=0, embedding=0) == {**off, "dropped_attentions": True}
     assert needs(attention_heads="relations")["values"] is True
     assert not any(needs(hidden=0, embedding=0, attention=0).values())
 
@@ -502,8 +538,10 @@ def test_kd_with_padding_equals_kl_div_on_the_unpadded_rows():
     torch.testing.assert_close(kd_loss(s, t, mask, temperature=2.0), (per_row[0] + per_row[1]) / 2 * 4)
 
 
-def test_kd_term_averages_start_and_end(student, teacher):
-    cfg = LossConfig(ce=0, kd=1, hidden=0, attention=0, embedding=0, temperature=3.0, mask_padding=False)
+@pytest.mark.parametrize("reduction, factor", [("mean", 0.5), ("sum", 1.0)])
+def test_kd_term_averages_or_adds_start_and_end(student, teacher, reduction, factor):
+    cfg = LossConfig(ce=0, kd=1, hidden=0, attention=0, embedding=0, temperature=3.0, mask_padding=False,
+                     kd_reduction=reduction)
     loss_fn = DistillationLoss(cfg, student_config=student.config, teacher_config=teacher.config)
     batch = _batch()
     s_out, t_out = run_qa_model(student, batch), run_qa_model(teacher, batch)
@@ -512,7 +550,7 @@ def test_kd_term_averages_start_and_end(student, teacher):
     def kl(a, b):
         return F.kl_div(F.log_softmax(a / 3, -1), F.softmax(b / 3, -1), reduction="batchmean") * 9
 
-    ref = (kl(s_out.start_logits, t_out.start_logits) + kl(s_out.end_logits, t_out.end_logits)) / 2
+    ref = (kl(s_out.start_logits, t_out.start_logits) + kl(s_out.end_logits, t_out.end_logits)) * factor
     torch.testing.assert_close(terms["kd"], ref)
     assert set(terms) == {"kd", "loss"}
 

@@ -13,6 +13,9 @@ What is recorded, per attention call (= per layer, in call order):
 - `probs`: the softmax probabilities *before* attention dropout, (B, heads, L, L). Identical to what
   `output_attentions=True` returns in eval mode; in train mode they are the distribution rather than a random
   dropout mask of it, which is the better distillation target.
+- `dropped`: the probabilities *after* attention dropout, (B, heads, L, L): the very tensor the layer multiplies the
+  values by, so gradients flow through it. What `output_attentions=True` returns in train mode (and what
+  SpanishTinyRoBERTa's code distils); in eval mode the same as `probs`.
 - `values`: the value states (B, heads, L, head_dim), for MiniLM-style value relations.
 """
 
@@ -40,16 +43,24 @@ class AttentionRecorder:
 
     scores: bool = False
     probs: bool = False
+    dropped: bool = False
     values: bool = False
     layers: frozenset[int] | None = None
     """0-based indices of the attention calls (layers) to keep; None keeps all."""
     recorded_scores: list[torch.Tensor | None] = field(default_factory=list)
     recorded_probs: list[torch.Tensor | None] = field(default_factory=list)
+    recorded_dropped: list[torch.Tensor | None] = field(default_factory=list)
     recorded_values: list[torch.Tensor | None] = field(default_factory=list)
     calls: int = 0
 
     def wants(self, index: int) -> bool:
         return self.layers is None or index in self.layers
+
+    def keep(self, **tensors: torch.Tensor | None) -> None:
+        """Append one layer's tensors (None for a layer not kept) to the lists of the kinds asked for."""
+        for kind, tensor in tensors.items():
+            if getattr(self, kind):
+                getattr(self, f"recorded_{kind}").append(tensor)
 
 
 def capturing_attention_forward(
@@ -71,13 +82,7 @@ def capturing_attention_forward(
         keep = recorder.wants(recorder.calls)
         recorder.calls += 1
         if not keep:
-            for kind, store in (
-                ("scores", recorder.recorded_scores),
-                ("probs", recorder.recorded_probs),
-                ("values", recorder.recorded_values),
-            ):
-                if getattr(recorder, kind):
-                    store.append(None)
+            recorder.keep(scores=None, probs=None, dropped=None, values=None)
             if not torch.is_grad_enabled():
                 # A layer nobody asked for, in a no-grad forward (the teacher): the fused kernel, which does not
                 # materialise the (B, heads, L, L) maps. With gradients (the student) we stay eager: the same
@@ -96,15 +101,9 @@ def capturing_attention_forward(
     scores = torch.matmul(query, key.transpose(2, 3)) * scaling
     weights = scores + attention_mask if attention_mask is not None else scores
     probs = nn.functional.softmax(weights, dim=-1)
-    if keep:
-        if recorder.scores:
-            recorder.recorded_scores.append(scores)
-        if recorder.probs:
-            recorder.recorded_probs.append(probs)
-        if recorder.values:
-            recorder.recorded_values.append(value)
-
     dropped = nn.functional.dropout(probs, p=dropout, training=module.training)
+    if keep:
+        recorder.keep(scores=scores, probs=probs, dropped=dropped, values=value)
     output = torch.matmul(dropped, value).transpose(1, 2).contiguous()
     return output, dropped
 
@@ -177,6 +176,7 @@ def capture_attention(
     *,
     scores: bool = False,
     probs: bool = False,
+    dropped: bool = False,
     values: bool = False,
     layers: frozenset[int] | None = None,
 ):
@@ -193,7 +193,7 @@ def capture_attention(
             "attention capture does not work with gradient checkpointing: the backward pass would recompute the "
             "layers with another attention function than the forward pass; turn checkpointing off"
         )
-    recorder = AttentionRecorder(scores=scores, probs=probs, values=values, layers=layers)
+    recorder = AttentionRecorder(scores=scores, probs=probs, dropped=dropped, values=values, layers=layers)
     token = _RECORDER.set(recorder)
     try:
         with use_attention_implementation(model, CAPTURE_IMPLEMENTATION):

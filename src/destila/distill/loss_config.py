@@ -16,6 +16,7 @@ from destila.distill.terms import TERMS
 from destila.errors import ConfigError
 
 KD_KINDS = ("kl", "soft_ce")
+KD_REDUCTIONS = ("mean", "sum")
 ATTENTION_KINDS = ("probs", "scores")
 ATTENTION_HEADS = ("per_head", "mean", "relations")
 PROJECTIONS = ("shared", "per_layer", "none")
@@ -30,7 +31,8 @@ _TermWeights = dataclasses.make_dataclass(
 @dataclass
 class LossConfig(_TermWeights):
     """Loss weights (one per registered term) and options of one distillation stage. The defaults are the paper's
-    recipe, with padding masked."""
+    recipe with destila's choices where they differ from the authors' code: padding masked, the start and end KD
+    terms averaged, attention compared before dropout (`LossConfig.paper()` has the authors' own)."""
 
     temperature: float = 1.0
     """Softmax temperature of the prediction-layer loss."""
@@ -38,8 +40,13 @@ class LossConfig(_TermWeights):
     """"kl": KL(teacher ‖ student); "soft_ce": cross-entropy of the student against the teacher's distribution."""
     t2_scaling: bool = True
     """Multiply the prediction-layer loss by T² (keeps gradient size independent of T)."""
+    kd_reduction: str = "mean"
+    """"mean": the average of the start and end terms; "sum": their sum, twice the weight (the paper's code)."""
     attention_kind: str = "probs"
     """"probs": post-softmax probabilities (the paper); "scores": pre-softmax scores (TinyBERT)."""
+    attention_dropout_maps: bool = False
+    """Compare the student's probabilities after attention dropout, as `output_attentions` returns them in train mode
+    (the paper's code), instead of the distribution before it. Needs attention_kind "probs", not "relations"."""
     attention_heads: str = "per_head"
     """"per_head" (equal head counts), "mean" (average over heads first) or "relations" (value-value relation KL)."""
     relation_heads: int | None = None
@@ -63,12 +70,19 @@ class LossConfig(_TermWeights):
             raise ConfigError(f"loss.temperature: expected a number > 0, got {self.temperature!r}")
         self.temperature = float(self.temperature)
         _check_choice("kd_kind", self.kd_kind, KD_KINDS)
+        _check_choice("kd_reduction", self.kd_reduction, KD_REDUCTIONS)
         _check_choice("attention_kind", self.attention_kind, ATTENTION_KINDS)
         _check_choice("attention_heads", self.attention_heads, ATTENTION_HEADS)
         _check_choice("projection", self.projection, PROJECTIONS)
-        for name in ("t2_scaling", "mask_padding"):
+        for name in ("t2_scaling", "attention_dropout_maps", "mask_padding"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"loss.{name}: expected true or false, got {getattr(self, name)!r}")
+        if self.attention_dropout_maps and (self.attention_kind != "probs" or self.attention_heads == "relations"):
+            raise ConfigError(
+                "loss.attention_dropout_maps: dropout applies to attention probabilities; it needs attention_kind "
+                f"'probs' and attention_heads 'per_head' or 'mean' (got {self.attention_kind!r}, "
+                f"{self.attention_heads!r}); set it to false"
+            )
         r = self.relation_heads
         if r is not None and (isinstance(r, bool) or not isinstance(r, int) or r < 1):
             raise ConfigError(f"loss.relation_heads: expected a positive integer or null, got {r!r}")
@@ -112,9 +126,10 @@ class LossConfig(_TermWeights):
 
     @classmethod
     def paper(cls, **overrides) -> LossConfig:
-        """SpanishTinyRoBERTa as released: one stage, all weights 1, KL at T=1 × T², probabilities, shared
-        projection, uniform map, no padding mask."""
-        return cls(**{"mask_padding": False, **overrides})
+        """SpanishTinyRoBERTa's code: one stage, all weights 1, KL at T=1 × T² summed over start and end, the
+        student's attention probabilities after dropout, shared projection, uniform map, no padding mask."""
+        base = {"kd_reduction": "sum", "attention_dropout_maps": True, "mask_padding": False}
+        return cls(**{**base, **overrides})
 
     @classmethod
     def tinybert_intermediate(cls, **overrides) -> LossConfig:

@@ -18,6 +18,8 @@ class QAOutputs:
     start_logits, end_logits: (B, L).
     hidden_states: embedding output, then one per layer, each (B, L, H).
     attentions: per layer, post-softmax probabilities before attention dropout, (B, heads, L, L).
+    dropped_attentions: per layer, the same after attention dropout (what `output_attentions=True` returns in train
+        mode; in eval mode equal to `attentions`), (B, heads, L, L).
     attention_scores: per layer, pre-softmax scaled scores Q·Kᵀ/√d *without* the padding mask, (B, heads, L, L).
     values: per layer, value states (B, heads, L, head_dim), for value-relation distillation.
     The attention fields hold one entry per layer, None for layers not recorded (see run_qa_model's `layers`).
@@ -27,6 +29,7 @@ class QAOutputs:
     end_logits: Tensor
     hidden_states: tuple[Tensor, ...] | None = None
     attentions: tuple[Tensor, ...] | None = None
+    dropped_attentions: tuple[Tensor, ...] | None = None
     attention_scores: tuple[Tensor, ...] | None = None
     values: tuple[Tensor, ...] | None = None
 
@@ -37,6 +40,7 @@ def run_qa_model(
     *,
     hidden: bool = False,
     attentions: bool = False,
+    dropped_attentions: bool = False,
     scores: bool = False,
     values: bool = False,
     layers=None,
@@ -58,7 +62,7 @@ def run_qa_model(
     if "token_type_ids" in inputs and not uses_token_type_ids(config=unwrap_model(model).config):
         inputs.pop("token_type_ids")
 
-    if attentions or scores or values:
+    if attentions or dropped_attentions or scores or values:
         expected = unwrap_model(model).config.num_hidden_layers
         keep = None
         if layers is not None:
@@ -69,7 +73,8 @@ def run_qa_model(
             if bad:
                 raise ModelError(f"run_qa_model: layers {bad} are outside 1..{expected} (layers are 1-based)")
             keep = frozenset(x - 1 for x in layers)
-        with capture_attention(model, scores=scores, probs=attentions, values=values, layers=keep) as rec:
+        with capture_attention(model, scores=scores, probs=attentions, dropped=dropped_attentions, values=values,
+                               layers=keep) as rec:
             out = model(**inputs, output_hidden_states=hidden, return_dict=True)
         if rec.calls != expected:
             raise ModelError(
@@ -78,6 +83,7 @@ def run_qa_model(
             )
         captured = {
             "attentions": tuple(rec.recorded_probs) if attentions else None,
+            "dropped_attentions": tuple(rec.recorded_dropped) if dropped_attentions else None,
             "attention_scores": tuple(rec.recorded_scores) if scores else None,
             "values": tuple(rec.recorded_values) if values else None,
         }

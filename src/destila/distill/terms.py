@@ -1,11 +1,11 @@
 """The terms of the distillation loss, one class each, registered by their weight's name.
 
 A term says which `LossConfig` weight switches it on (`name`), what it reads from the two forward passes (`needs`:
-hidden states, attention probabilities, pre-softmax scores or values; attention internals only for the layers in
-`layers`) and how it is computed (`compute`, from the plain functions in `destila.distill.losses`). Everything
-else follows from `TERMS`: LossConfig's weight fields and their validation, `DistillationLoss.needs()` and
-`forward_kwargs()`, the projections, the dry run's list of active terms, and the table in docs/distillation.md
-(a test checks that it lists every term with its `definition` and `normalisation`).
+hidden states, attention probabilities before or after attention dropout, pre-softmax scores or values; attention
+internals only for the layers in `layers`) and how it is computed (`compute`, from the plain functions in
+`destila.distill.losses`). Everything else follows from `TERMS`: LossConfig's weight fields and their validation,
+`DistillationLoss.needs()` and `forward_kwargs()`, the projections, the dry run's list of active terms, and the
+table in docs/distillation.md (a test checks that it lists every term with its `definition` and `normalisation`).
 
 To add a term, write one class here with `@register`. Registration order is the order terms are computed, summed
 and logged.
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from destila.distill.layer_map import LayerMap
     from destila.distill.outputs import QAOutputs
 
-CAPTURES = ("hidden", "attentions", "scores", "values")
+CAPTURES = ("hidden", "attentions", "dropped_attentions", "scores", "values")
 """What `run_qa_model` records besides the logits (its keyword arguments of the same names)."""
 ATTENTION_CAPTURES = frozenset(CAPTURES[1:])
 """The attention internals: one (B, heads, L, ·) tensor per layer, kept only for the layers some term reads."""
@@ -164,8 +164,9 @@ class TaskTerm(LossTerm):
 class PredictionTerm(LossTerm):
     name = "kd"
     definition = (
-        "½ (D(start) + D(end)); per example D = Σₚ pₜ(p)·(log pₜ(p) − log pₛ(p)) for `kd_kind=\"kl\"` "
-        "(KL(teacher ‖ student)), or −Σₚ pₜ log pₛ for `\"soft_ce\"`; p = softmax over valid positions of logits / T"
+        "½ (D(start) + D(end)) with `kd_reduction=\"mean\"`, D(start) + D(end) with `\"sum\"` (the paper's code); "
+        "per example D = Σₚ pₜ(p)·(log pₜ(p) − log pₛ(p)) for `kd_kind=\"kl\"` (KL(teacher ‖ student)), or "
+        "−Σₚ pₜ log pₛ for `\"soft_ce\"`; p = softmax over valid positions of logits / T"
     )
     normalisation = (
         "summed over positions, mean over the batch (`F.kl_div(..., reduction=\"batchmean\")`), × T² if `t2_scaling`"
@@ -178,7 +179,8 @@ class PredictionTerm(LossTerm):
         kw = {"temperature": c.temperature, "kind": c.kd_kind, "t2_scaling": c.t2_scaling}
         s, t = x.student, x.teacher
         start = kd_loss(s.start_logits, t.start_logits.detach(), x.mask, **kw)
-        return (start + kd_loss(s.end_logits, t.end_logits.detach(), x.mask, **kw)) / 2
+        both = start + kd_loss(s.end_logits, t.end_logits.detach(), x.mask, **kw)
+        return both if c.kd_reduction == "sum" else both / 2
 
 
 @register
@@ -248,9 +250,11 @@ class AttentionTerm(LossTerm):
         """(what run_qa_model records, the QAOutputs field it fills)."""
         if self.config.attention_heads == "relations":
             return "values", "values"
-        if self.config.attention_kind == "probs":
-            return "attentions", "attentions"
-        return "scores", "attention_scores"
+        if self.config.attention_kind == "scores":
+            return "scores", "attention_scores"
+        if self.config.attention_dropout_maps:
+            return "dropped_attentions", "dropped_attentions"
+        return "attentions", "attentions"
 
     def needs(self) -> frozenset[str]:
         return frozenset({self._field()[0]})

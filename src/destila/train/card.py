@@ -41,6 +41,7 @@ def model_card(*, kind: str, cfg, stages: list[dict], metrics: dict, student_con
     lines += _summary(kind, cfg, train, metrics, student_config, source)
     lines += _stage_table(stages)
     lines += _scores(metrics)
+    lines += scores_protocol(train, metrics)
     lines += [
         "",
         "## Use",
@@ -113,6 +114,32 @@ def _scores(metrics: dict) -> list[str]:
         lines += ["", (f"Best checkpoint by official F1: stage `{metrics.get('best_stage')}`, step "
                        f"{metrics['best_step']}.")]
     return lines
+
+
+def scores_protocol(train, metrics: dict) -> list[str]:
+    """The "Scores:" line: which questions the scores come from (the dev set or training articles held out, all of
+    them or the first N) and how answers were picked; [] when nothing was scored."""
+    if not metrics.get("eval"):
+        return []
+    import inspect
+
+    from destila.infer.postprocess import n_candidates
+    from destila.infer.predictor import Predictor
+
+    # Training scores through evaluation.evaluate with the default protocol: the predictor's own answer length.
+    longest = inspect.signature(Predictor).parameters["max_answer_len"].default
+    if train.validation_fraction:
+        where = (f"the {train.validation_fraction:.0%} of the articles of `{train.train_data}` held out from training "
+                 f"(seed {train.seed})")
+    else:
+        where = f"`{train.eval_data}`"
+    which = f"the first {train.max_eval_examples} questions" if train.max_eval_examples else "every question"
+    line = (f"Scores: {which} of {where}; each answer the best of {n_candidates(1)} candidate spans per window, up "
+            f"to {longest} tokens (destila's protocol). The paper's table scores the first 200 dev questions with "
+            "n-best 1 and answers up to 30 tokens: `destila evaluate --first 200 --n-best 1 --max-answer-length 30`.")
+    if metrics.get("best_step") is not None and len(metrics.get("evals") or []) > 1:
+        line += " The checkpoint was chosen on these same questions, so these scores are optimistic."
+    return ["", line]
 
 
 def _precision(train, metrics: dict) -> str:
