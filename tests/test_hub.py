@@ -24,7 +24,7 @@ from huggingface_hub.repocard_data import model_index_to_eval_results
 from destila.config import TrainConfig
 from destila.errors import ConfigError, ModelError
 from destila.train.card import USAGE_BEGIN, publish_card, split_card
-from destila.train.loop import run_train
+from destila.train.recipe import run_train
 
 TOKEN = "hf_destilaTestTokenNeverShown0123456789"
 

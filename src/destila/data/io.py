@@ -41,13 +41,9 @@ ROW_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
 
 
 def read_file(path: str | os.PathLike, name: str | None = None) -> QADataset:
-    """Read a SQuAD JSON (`.json`), JSONL (`.jsonl`, `.ndjson`), CSV (`.csv`), Parquet (`.parquet`) or Arrow
-    (`.arrow`) file, or a `datasets` `save_to_disk` folder, into a QADataset."""
-    from destila.data import hf  # imported here: hf builds on this module's row checks
-
+    """Read a SQuAD JSON (`.json`), JSONL (`.jsonl`, `.ndjson`) or CSV (`.csv`) file into a QADataset.
+    (`destila.data.read_file` also reads what `datasets` writes: Parquet, Arrow, `save_to_disk` folders.)"""
     path = Path(path)
-    if (path.suffix.lower() in hf.FILE_SUFFIXES and path.is_file()) or hf.is_saved_dataset(path):
-        return hf.read_datasets_path(path, name=name)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     kind = ROW_SUFFIXES.get(path.suffix.lower(), "squad")

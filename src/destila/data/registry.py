@@ -38,8 +38,7 @@ from urllib.parse import unquote, urlparse
 import httpx
 
 from destila import paths
-from destila.data import hf
-from destila.data.io import read_file
+from destila.data import hf, io
 from destila.data.types import QADataset
 from destila.errors import ConfigError, DataError
 
@@ -153,6 +152,15 @@ KNOWN_SHA256 = {
 
 # ---------------------------------------------------------------------------------------------------------------
 # Public entry point
+
+
+def read_file(path: str | os.PathLike, name: str | None = None) -> QADataset:
+    """Read a local data file: SQuAD JSON, JSONL or CSV (destila's readers), or Parquet, Arrow or a `save_to_disk`
+    folder (through `datasets`)."""
+    path = Path(path)
+    if (path.suffix.lower() in hf.FILE_SUFFIXES and path.is_file()) or hf.is_saved_dataset(path):
+        return hf.read_datasets_path(path, name=name)
+    return io.read_file(path, name=name)
 
 
 def load_dataset(

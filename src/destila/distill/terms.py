@@ -152,7 +152,7 @@ class TaskTerm(LossTerm):
     )
 
     def compute(self, x: TermInputs) -> Tensor | None:
-        from destila.distill.losses import task_loss
+        from destila.distill.functional import task_loss
 
         if "start_positions" not in x.batch or "end_positions" not in x.batch:
             return None
@@ -173,7 +173,7 @@ class PredictionTerm(LossTerm):
     )
 
     def compute(self, x: TermInputs) -> Tensor:
-        from destila.distill.losses import kd_loss
+        from destila.distill.functional import kd_loss
 
         c = self.config
         kw = {"temperature": c.temperature, "kind": c.kd_kind, "t2_scaling": c.t2_scaling}
@@ -196,7 +196,7 @@ class EmbeddingTerm(LossTerm):
         return (0,)
 
     def compute(self, x: TermInputs) -> Tensor:
-        from destila.distill.losses import hidden_mse
+        from destila.distill.functional import hidden_mse
 
         s_h, t_h = self.read(x, "student", "hidden_states"), self.read(x, "teacher", "hidden_states")
         return hidden_mse(x.project(s_h[0], 0), t_h[0].detach(), x.mask if self.config.mask_padding else None)
@@ -216,7 +216,7 @@ class HiddenTerm(LossTerm):
         return tuple(s for s, _ in self.layer_map.pairs)
 
     def compute(self, x: TermInputs) -> Tensor:
-        from destila.distill.losses import hidden_mse
+        from destila.distill.functional import hidden_mse
 
         s_h, t_h = self.read(x, "student", "hidden_states"), self.read(x, "teacher", "hidden_states")
         mask = x.mask if self.config.mask_padding else None
@@ -260,7 +260,7 @@ class AttentionTerm(LossTerm):
         return frozenset({self._field()[0]})
 
     def compute(self, x: TermInputs) -> Tensor:
-        from destila.distill.losses import attention_mse, value_relation_kl
+        from destila.distill.functional import attention_mse, value_relation_kl
 
         c = self.config
         field = self._field()[1]

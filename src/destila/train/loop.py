@@ -15,7 +15,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from destila.distill.losses import DistillationLoss, task_loss, token_mask
+from destila.distill.functional import task_loss, token_mask
+from destila.distill.losses import DistillationLoss
 from destila.distill.outputs import QAOutputs, run_qa_model
 from destila.errors import ModelError
 
