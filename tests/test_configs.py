@@ -78,6 +78,7 @@ def test_the_improved_paper_recipe_differs_only_where_it_says():
         "loss.mask_padding": True,
         "train.validation_fraction": 0.05,
         "train.eval_every": 2000,
+        "train.save_each_epoch": False,
         "train.output_dir": "runs/spanish-tinyroberta-improved",
     }
 

@@ -103,3 +103,14 @@ def test_checkpoints_leave_frozen_weights_out_and_resume_exactly(teacher_dir, qa
     a, b = load_file(full / "model.safetensors"), load_file(resumed / "model.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert torch.equal(a[embedding], frozen[embedding])  # frozen: never changed
+
+
+def test_save_each_epoch_writes_a_plain_model_folder_per_epoch(teacher_dir, qa_file, tmp_path):  # noqa: F811
+    from transformers import AutoModelForQuestionAnswering
+
+    # 24 questions, one window each, batch 4: 6 steps an epoch; 12 steps are two epochs.
+    out = run_train(train_cfg(qa_file, tmp_path / "ft", model=str(teacher_dir), max_steps=12, save_each_epoch=True))
+    assert sorted(p.name for p in out.glob("epoch-*")) == ["epoch-1", "epoch-2"]
+    last = AutoModelForQuestionAnswering.from_pretrained(out / "epoch-2")
+    final = AutoModelForQuestionAnswering.from_pretrained(out)
+    assert all(torch.equal(a, b) for a, b in zip(last.state_dict().values(), final.state_dict().values()))

@@ -339,12 +339,19 @@ class TrainingRun:
         if eval_due and run.evaluated_at != done:
             self.evaluate_and_select(run, done)
             run.evaluated_at = done
+        if cfg.save_each_epoch and done % self.plan.steps_per_epoch == 0 and self.main:
+            student = self.accelerator.unwrap_model(run.module).student
+            save_model_folder(student, self.tokenizer, self.out / f"epoch-{self._epochs_done(run, done)}")
         if (cfg.save_every and done % cfg.save_every == 0) or done == run.steps:
             if run.cache is not None:
                 run.cache.flush()
             self.save_checkpoint(run, done)
         if self.on_step is not None:
             self.on_step(run.stage.name, done)
+
+    def _epochs_done(self, run: StageRun, done: int) -> int:
+        """Epochs completed over the whole run (earlier stages count too)."""
+        return (self.state.global_step + done) // self.plan.steps_per_epoch
 
     def _log_train(self, run: StageRun, done: int, lr: float, meter: StepMeter) -> float:
         stage = run.stage
