@@ -125,7 +125,7 @@ class TrainConfig:
     log_every: int = documented(10, "log the loss terms every N optimiser steps")
     keep_checkpoints: int = documented(2, "how many step checkpoints to keep (oldest deleted first)")
     save_each_epoch: bool = documented(
-        False, "also save the student as a plain model folder (epoch-N/) at the end of every epoch, to pick one by hand")
+        False, "also save the student as a plain model folder (epoch-N/) after every epoch, to pick one by hand")
     threads: int | None = documented(None, "torch CPU threads per process (None: torch's default)")
     attention_dropout: float | None = documented(
         None, "attention-probability dropout while training (None: the model's own); 0 is much faster on CPU")
