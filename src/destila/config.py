@@ -135,6 +135,8 @@ class TrainConfig:
     max_train_examples: int | None = documented(None, "use only the first N training questions")
     max_eval_examples: int | None = documented(None, "score only the first N dev questions")
     dynamic_padding: bool = documented(True, "pad each batch to its longest window instead of max_length")
+    pad_to_multiple_of: int = documented(
+        1, "round each batch's padded length up to a multiple of this (fewer distinct shapes for the CPU kernels)")
     group_by_length: bool = documented(
         False, "batch windows of similar length together (less padding, same order per seed)")
     progress: bool = documented(True, "show a progress bar on the main process")
@@ -171,6 +173,7 @@ class TrainConfig:
             check(value is None or 0 <= value < 1, p + name, "must be in [0, 1)", value)
         for name in ("eval_every", "save_every"):
             check(getattr(self, name) >= 0, p + name, "must be >= 0", getattr(self, name))
+        check(self.pad_to_multiple_of >= 1, p + "pad_to_multiple_of", "must be >= 1", self.pad_to_multiple_of)
         check(self.log_every > 0, p + "log_every", "must be > 0", self.log_every)
         check(self.keep_checkpoints >= 1, p + "keep_checkpoints", "must be >= 1", self.keep_checkpoints)
         check(self.threads is None or self.threads > 0, p + "threads", "must be > 0", self.threads)

@@ -134,11 +134,18 @@ class BatchPlan:
         return step / self.steps_per_epoch
 
 
-def collate(features: TrainFeatures, rows, pad_token_id: int, pad_to: int | None, device) -> dict:
-    """Tensors for `rows`, padded to their longest window, or to `pad_to` when given."""
+def collate(features: TrainFeatures, rows, pad_token_id: int, pad_to: int | None, device, multiple: int = 1,
+            max_length: int | None = None) -> dict:
+    """Tensors for `rows`, padded to their longest window rounded up to a multiple of `multiple` (never past
+    `max_length`), or to `pad_to` when given."""
     batch = pad_batch(features.data, list(rows), pad_token_id)
-    if pad_to is not None and batch["input_ids"].shape[1] < pad_to:
-        extra = pad_to - batch["input_ids"].shape[1]
+    length = batch["input_ids"].shape[1]
+    if pad_to is None and multiple > 1:
+        pad_to = -(-length // multiple) * multiple
+        if max_length is not None:
+            pad_to = max(length, min(pad_to, max_length))
+    if pad_to is not None and length < pad_to:
+        extra = pad_to - length
         for key, fill in (("input_ids", pad_token_id), ("attention_mask", 0), ("token_type_ids", 0)):
             if key in batch:
                 batch[key] = np.pad(batch[key], ((0, 0), (0, extra)), constant_values=fill)

@@ -306,7 +306,8 @@ class TrainingRun:
         accelerator = self.accelerator
         pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         for rows in self.plan.step_rows(step, accelerator.process_index):
-            batch = collate(self.features, rows, pad_id, run.pad_to, accelerator.device)
+            batch = collate(self.features, rows, pad_id, run.pad_to, accelerator.device,
+                            multiple=self.cfg.pad_to_multiple_of, max_length=self.cfg.max_length)
             teacher_out = self._teacher_outputs(run, rows, batch)
             with accelerator.accumulate(run.module):
                 terms = run.module(batch, teacher_out)

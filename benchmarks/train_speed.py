@@ -1,0 +1,268 @@
+"""How fast destila trains and predicts on this machine, against the machine's own matmul peak.
+
+Four step kinds, each through destila's real code path (the training run's own log, the Predictor), on the demo's
+shapes and data (the offline e5-small teacher, 12 x 384; a 4-layer student of its layers 3, 6, 9, 12; windows of up
+to 256 tokens from the train fold, batches of 16):
+
+  teacher     a fine-tuning step of the teacher (frozen embeddings, bf16 where native, no attention dropout)
+  live        a distillation step with the live teacher (CE + KD, the teacher's forward included)
+  cached      a distillation step whose teacher logits come from the cache (second epoch of a short run)
+  predict     prediction on eval-fold questions (Predictor, batches of 16)
+
+Each kind's tokens/s (non-padding tokens) is turned into GFLOP/s (multiply-adds of the dense layers and the
+attention, x3 for a training step's forward and backward) and into a fraction of the matmul peak measured in the
+same run (a 2048-wide GEMM in bf16 and in fp32, 2 threads). Variants run one after another in fresh processes:
+`--baseline REF` also runs the same kinds on the code of git revision REF (checked out into a temporary folder), so
+"before" and "after" are measured side by side in one run.
+
+    DESTILA_DATA_DIR=../shared/data python benchmarks/train_speed.py --baseline 87aae68 [--steps 30]
+
+Writes docs/benchmarks/train_speed.md and .json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+KINDS = ("teacher", "live", "cached", "predict")
+TEACHER = "offline:multilingual-e5-small"
+STUDENT_LAYERS = [3, 6, 9, 12]
+COMMON = dict(train_data="squad-es-v1.1:dev-small@train", max_length=256, doc_stride=128, batch_size=16,
+              learning_rate=2e-4, warmup_ratio=0.1, mixed_precision="auto", attention_dropout=0.0,
+              freeze_embeddings=True, group_by_length=True, log_every=1, save_every=0, progress=False, threads=2)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Worker: one kind, in a fresh process, on whichever destila is first on sys.path
+
+
+def _run_functions():
+    try:
+        from destila.train.recipe import run_distill, run_train
+    except ImportError:  # older trees kept the run in train/loop.py
+        from destila.train.loop import run_distill, run_train
+    return run_train, run_distill
+
+
+def _train_config(fields: dict, out: Path, extra: dict):
+    import dataclasses
+
+    from destila.config import TrainConfig
+
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    values = {**COMMON, **fields, **{k: v for k, v in extra.items() if k in known}, "output_dir": str(out)}
+    return TrainConfig(**{k: v for k, v in values.items() if k in known})
+
+
+def _step_records(out: Path, skip: int, min_epoch: float = 0.0) -> list[dict]:
+    records = [json.loads(line) for line in (out / "training_log.jsonl").read_text().splitlines() if line]
+    steps = [r for r in records if r.get("type") == "train" and r["epoch"] > min_epoch]
+    return steps[skip:]
+
+
+def worker(kind: str, steps: int, warmup: int, extra: dict, work: Path) -> dict:
+    """Run one kind; returns tokens/s (median over the measured steps) and the tokens' mean window length."""
+    import torch
+
+    from destila.config import DistillConfig
+
+    torch.set_num_threads(2)
+    run_train, run_distill = _run_functions()
+    if kind == "predict":
+        return _predict(extra)
+    if kind == "teacher":
+        out = run_train(_train_config({"model": TEACHER, "max_steps": steps + warmup, "max_train_examples": 800},
+                                      work / "teacher", extra))
+        records = _step_records(out, warmup)
+    else:
+        cached = kind == "cached"
+        # The cached kind runs two epochs of a small set: the first fills the cache, the second is measured.
+        n_examples = 120 if cached else 800
+        train = _train_config({"max_steps": None if cached else steps + warmup, "epochs": 2.0 if cached else 1.0,
+                               "max_train_examples": n_examples}, work / kind, extra)
+        loss = {"ce": 0.5, "kd": 0.5, "hidden": 0.0, "attention": 0.0, "embedding": 0.0, "temperature": 2.0,
+                "projection": "none"}
+        cfg = DistillConfig(teacher=TEACHER, student={"layers": STUDENT_LAYERS}, loss=loss,
+                            cache_teacher_logits=cached, train=train)
+        out = run_distill(cfg)
+        records = _step_records(out, 1 if cached else warmup, min_epoch=1.0 if cached else 0.0)
+    per_step = [r["tokens_per_s"] for r in records]
+    return {"tokens_per_s": statistics.median(per_step), "steps_measured": len(per_step),
+            "seconds_per_step": statistics.median(r["seconds_per_step"] for r in records)}
+
+
+def _predict(extra: dict) -> dict:
+    import dataclasses
+
+    from destila.data import load_dataset
+    from destila.infer.predictor import Predictor
+
+    data = load_dataset("squad-es-v1.1:dev-small@eval")
+    data = dataclasses.replace(data, examples=data.examples[:160])
+    kwargs = {"threads": 2, "batch_size": 16, "max_seq_len": 256, "doc_stride": 128}
+    predictor = Predictor.from_pretrained(TEACHER, **kwargs)
+    predictor.predict_dataset(dataclasses.replace(data, examples=data.examples[:16]), progress=False)  # warm-up
+    started = time.perf_counter()
+    predictor.predict_dataset(data, progress=False)
+    seconds = time.perf_counter() - started
+    tokens = sum(len(predictor.tokenizer(ex.question, ex.context, truncation="only_second", max_length=256)
+                     ["input_ids"]) for ex in data.examples)
+    return {"tokens_per_s": tokens / seconds, "questions_per_s": len(data.examples) / seconds}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Driver
+
+
+def matmul_peaks(size: int = 2048, repeats: int = 10) -> dict:
+    """GFLOP/s of a size x size GEMM on 2 threads, fp32 and bf16."""
+    import torch
+
+    torch.set_num_threads(2)
+    peaks = {}
+    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
+        for _ in range(2):
+            a @ b
+        best = float("inf")
+        for _ in range(repeats):
+            started = time.perf_counter()
+            a @ b
+            best = min(best, time.perf_counter() - started)
+        peaks[name] = 2 * size**3 / best / 1e9
+    return peaks
+
+
+def flops_per_token(layers: int, hidden: int, ffn: int, length: float) -> float:
+    """Forward multiply-adds x 2 per token: Q, K, V, output and the two FFN matrices, plus attention scores and mix."""
+    dense = 2 * (4 * hidden * hidden + 2 * hidden * ffn)
+    attention = 2 * 2 * length * hidden
+    return layers * (dense + attention)
+
+
+def kind_flops(kind: str, length: float) -> float:
+    teacher = flops_per_token(12, 384, 1536, length)
+    student = flops_per_token(len(STUDENT_LAYERS), 384, 1536, length)
+    return {"teacher": 3 * teacher, "live": 3 * student + teacher, "cached": 3 * student, "predict": teacher}[kind]
+
+
+def run_variant(name: str, source: Path, kinds, steps: int, warmup: int, extra: dict) -> dict:
+    results = {}
+    for kind in kinds:
+        with tempfile.TemporaryDirectory(prefix=f"train-speed-{kind}-") as tmp:
+            env = {**os.environ, "PYTHONPATH": str(source / "src")}
+            cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", kind, "--steps", str(steps),
+                   "--warmup", str(warmup), "--work", tmp, "--extra", json.dumps(extra)]
+            print(f"[{name}] {kind} ...", flush=True)
+            done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+            if done.returncode != 0:
+                raise SystemExit(f"[{name}] {kind} failed:\n{done.stderr[-3000:]}")
+            results[kind] = json.loads(done.stdout.strip().splitlines()[-1])
+            print(f"[{name}] {kind}: {results[kind]}", flush=True)
+    return results
+
+
+def checkout(ref: str, into: Path) -> Path:
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref, "src"], capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    return into
+
+
+def table(variants: dict, peaks: dict, length: float, precision: str) -> list[str]:
+    names = list(variants)
+    peak = peaks["bf16" if precision == "bf16" else "fp32"]
+    head = "| step kind | " + " | ".join(f"{n} tokens/s | {n} GFLOP/s | {n} % of peak" for n in names)
+    if len(names) == 2:
+        head += f" | {names[1]} / {names[0]} |"
+    lines = [head, "|---|" + "---:|" * (3 * len(names) + (1 if len(names) == 2 else 0))]
+    for kind in KINDS:
+        if not all(kind in v for v in variants.values()):
+            continue
+        cells = []
+        for n in names:
+            tps = variants[n][kind]["tokens_per_s"]
+            gflops = tps * kind_flops(kind, length) / 1e9
+            cells += [f"{tps:,.0f}", f"{gflops:,.0f}", f"{100 * gflops / peak:.1f}%"]
+        row = f"| {kind} | " + " | ".join(cells)
+        if len(names) == 2:
+            row += f" | {variants[names[1]][kind]['tokens_per_s'] / variants[names[0]][kind]['tokens_per_s']:.2f}x |"
+        lines.append(row)
+    return lines
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--baseline", help="git revision to measure side by side (its src/ checked out to a temp folder)")
+    ap.add_argument("--steps", type=int, default=30, help="measured optimiser steps per training kind")
+    ap.add_argument("--warmup", type=int, default=5, help="steps left out of the measurement at the start")
+    ap.add_argument("--kinds", default=",".join(KINDS))
+    ap.add_argument("--set", action="append", default=[], help="TrainConfig field=value for the current code only")
+    ap.add_argument("--out", default=str(ROOT / "docs" / "benchmarks" / "train_speed"))
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--work", help=argparse.SUPPRESS)
+    ap.add_argument("--extra", default="{}", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.steps, args.warmup, json.loads(args.extra), Path(args.work))))
+        return
+
+    import yaml
+
+    extra = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.set)}
+    kinds = [k for k in args.kinds.split(",") if k]
+    peaks = matmul_peaks()
+    print(f"matmul peaks (2 threads): fp32 {peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s")
+    variants = {}
+    with tempfile.TemporaryDirectory(prefix="train-speed-src-") as tmp:
+        if args.baseline:
+            variants[f"at {args.baseline}"] = run_variant(f"at {args.baseline}", checkout(args.baseline, Path(tmp)),
+                                                          kinds, args.steps, args.warmup, {})
+        variants["now"] = run_variant("now", ROOT, kinds, args.steps, args.warmup, extra)
+    from destila.train.precision import resolve_mixed_precision
+
+    precision = resolve_mixed_precision("auto")
+    length = 190.0  # mean non-padding window length of the demo's train-fold windows at max_length 256
+    report = {"cpu": cpu_name(), "threads": 2, "precision": precision, "matmul_peak_gflops": peaks,
+              "steps": args.steps, "warmup": args.warmup, "settings": extra, "variants": variants}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    lines = [
+        "# Training and prediction speed against the machine's peak",
+        "",
+        f"CPU: {report['cpu']}, 2 threads, training precision `{precision}` (`mixed_precision: auto`). Matmul peak "
+        f"measured in the same run: fp32 {peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s; fractions "
+        f"are of the {precision if precision == 'bf16' else 'fp32'} peak.",
+        "",
+        *table(variants, peaks, length, precision),
+        "",
+        f"`{' '.join(['python benchmarks/train_speed.py', *sys.argv[1:]])}`; medians over {args.steps} steps after "
+        f"{args.warmup} warm-up steps (the cached kind: its second epoch). GFLOP/s assume windows of {length:.0f} "
+        "tokens on average.",
+    ]
+    out.with_suffix(".md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
