@@ -3,7 +3,7 @@
 A term says which `LossConfig` weight switches it on (`name`), what it reads from the two forward passes (`needs`:
 hidden states, attention probabilities before or after attention dropout, pre-softmax scores or values; attention
 internals only for the layers in `layers`) and how it is computed (`compute`, from the plain functions in
-`destila.distill.losses`). Everything else follows from `TERMS`: LossConfig's weight fields and their validation,
+`destila.distill.functional`). Everything else follows from `TERMS`: LossConfig's weight fields and their validation,
 `DistillationLoss.needs()` and `forward_kwargs()`, the projections, the dry run's list of active terms, and the
 table in docs/distillation.md (a test checks that it lists every term with its `definition` and `normalisation`).
 
