@@ -103,7 +103,11 @@ def test_the_inference_api_shape_answers_like_todays(client):
         listed = client.post("/v1/answer", json=[{**p, "top_k": top_k} for p in pairs]).json()
         assert single == many == listed == ours
         assert isinstance(ours[0], dict) == (top_k == 1)  # a list of answers when top_k > 1
-    assert client.post("/v1/answer", json={"inputs": pairs[0]}).json() == ours[0][0]
+    first = ours[0][0]
+    assert client.post("/v1/answer", json={"inputs": pairs[0]}).json() == first
+    nulls = {"top_k": None, "handle_impossible_answer": None, "max_answer_len": None, "doc_stride": None}
+    assert client.post("/v1/answer", json={"inputs": pairs[0], "parameters": nulls}).json() == first
+    assert client.post("/v1/answer", json={"inputs": pairs[0], "parameters": None}).json() == first
 
 
 def test_parameters_reach_the_model_and_group_the_batch():

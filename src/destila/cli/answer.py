@@ -56,20 +56,9 @@ def answer_command(
     from destila.infer.postprocess import clean_answers
     from destila.infer.predictor import Predictor
 
-    if (context is None) == (context_file is None):
-        raise ConfigError("give the context with exactly one of --context or --context-file")
-    if context_file is not None:
-        try:
-            context = context_file.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise DataError(f"{context_file}: no such file") from None
-        except UnicodeDecodeError as exc:
-            raise DataError(f"{context_file}: not UTF-8 text (byte {exc.start})") from None
-    if not context or not context.strip():
-        raise ConfigError("the context is empty")
+    context = _read_context(context, context_file)
     if not question.strip():
         raise ConfigError("the question is empty")
-
     predictor = Predictor.from_pretrained(
         model,
         threads=threads,
@@ -85,6 +74,21 @@ def answer_command(
         sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
         return
     _print_answers(answers)
+
+
+def _read_context(context: str | None, context_file: Path | None) -> str:
+    if (context is None) == (context_file is None):
+        raise ConfigError("give the context with exactly one of --context or --context-file")
+    if context_file is not None:
+        try:
+            context = context_file.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise DataError(f"{context_file}: no such file") from None
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{context_file}: not UTF-8 text (byte {exc.start})") from None
+    if not context.strip():
+        raise ConfigError("the context is empty")
+    return context
 
 
 def _print_answers(answers: list[dict]) -> None:

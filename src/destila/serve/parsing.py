@@ -150,7 +150,8 @@ def _inference_request(data: dict, limits: Limits) -> ParsedRequest:
     if unknown:
         allowed = ", ".join(INFERENCE_FIELDS)
         raise ApiError(422, "unknown_field", f"unknown field {unknown[0]!r}; allowed: {allowed}", field=unknown[0])
-    raw = data.get("parameters", {})
+    raw = data.get("parameters")
+    raw = {} if raw is None else raw  # absent or null: the defaults
     if not isinstance(raw, dict):
         message = f"'parameters' must be an object, got {_kind(raw)}"
         raise ApiError(422, "wrong_type", message, field="parameters")

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from destila.errors import ConfigError
@@ -122,6 +122,12 @@ class Parameters(_Strict):
         le=MAX_DOC_STRIDE,
         description="Tokens shared by neighbouring windows of a long context (default 128; shrinks to fit).",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_unset(cls, data: Any) -> Any:
+        # clients that send every parameter, null for "the default", are answered with the defaults
+        return {k: v for k, v in data.items() if v is not None} if isinstance(data, dict) else data
 
 
 DEFAULT_PARAMETERS = Parameters()
