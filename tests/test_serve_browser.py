@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from destila.infer.postprocess import clean_answer
 from destila.infer.predictor import Predictor
 from serve_helpers import free_port, running_server, wait_until
 
@@ -125,7 +126,7 @@ def chromedriver():
 def test_page_asks_and_highlights_the_answer(tiny_qa_model_dir, tmp_path):
     context = "El Museo del Prado abrió sus puertas en 1819 con obras de Velázquez y Goya."
     question = "¿Cuándo abrió el Museo del Prado?"
-    expected = Predictor.from_pretrained(tiny_qa_model_dir, threads=1)(question=question, context=context)
+    expected = clean_answer(Predictor.from_pretrained(tiny_qa_model_dir, threads=1)(question=question, context=context))
     with running_server(tiny_qa_model_dir) as base, chromedriver() as browser:
         browser.go(base + "/")
         wait_until(lambda: browser.script("return document.readyState") == "complete", 20, "page load")

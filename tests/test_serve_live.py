@@ -1,4 +1,5 @@
-"""A real uvicorn process: a concurrent burst answered exactly like the Predictor, and every bad input refused."""
+"""A real uvicorn process: a concurrent burst answered exactly like the Predictor (answers trimmed), both request
+shapes alike, Hugging Face's own client served, and every bad input refused."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import httpx
 import pytest
 
 from destila.data import load_dataset
+from destila.infer.postprocess import clean_answer, clean_answers
 from destila.infer.predictor import Predictor
 from serve_helpers import running_server
 
@@ -49,7 +51,7 @@ def test_concurrent_burst_is_answered_like_the_predictor(server, tiny_qa_model_d
     assert [r.status_code for r in responses] == [200] * len(pairs)
     predictor = Predictor.from_pretrained(tiny_qa_model_dir, threads=1)
     for pair, response in zip(pairs, responses):
-        expected = predictor(question=pair["question"], context=pair["context"])
+        expected = clean_answer(predictor(question=pair["question"], context=pair["context"]))
         got = response.json()
         assert (got["answer"], got["start"], got["end"]) == (
             expected["answer"],
@@ -68,6 +70,34 @@ def test_a_list_request_matches_single_requests(server):
     many = httpx.post(server + "/v1/answer", json=pairs, timeout=30).json()
     singles = [httpx.post(server + "/v1/answer", json=p, timeout=30).json() for p in pairs]
     assert [(a["answer"], a["start"]) for a in many] == [(a["answer"], a["start"]) for a in singles]
+
+
+def test_the_inference_api_shape_answers_like_todays_shape(server, tiny_qa_model_dir):
+    pairs = _pairs(4)
+    for top_k in (1, 3):
+        ours = httpx.post(server + "/v1/answer", json=[{**p, "top_k": top_k} for p in pairs], timeout=30).json()
+        theirs = httpx.post(
+            server + "/v1/answer", json={"inputs": pairs, "parameters": {"top_k": top_k}}, timeout=30
+        ).json()
+        assert theirs == ours
+    predictor = Predictor.from_pretrained(tiny_qa_model_dir, threads=1)
+    for pair, answers in zip(pairs, ours):
+        expected = clean_answers(predictor(question=pair["question"], context=pair["context"], top_k=3))
+        assert [(a["answer"], a["start"], a["end"]) for a in answers] == [
+            (e["answer"], e["start"], e["end"]) for e in expected
+        ]
+
+
+def test_hugging_face_inference_client_is_served(server):
+    inference = pytest.importorskip("huggingface_hub").InferenceClient
+    pair = _pairs(1)[0]
+    client = inference(model=server + "/v1/answer", token="not-a-real-token")  # nothing is read from disk
+    one = client.question_answering(question=pair["question"], context=pair["context"])
+    ours = httpx.post(server + "/v1/answer", json=pair, timeout=30).json()
+    assert (one.answer, one.start, one.end) == (ours["answer"], ours["start"], ours["end"])
+    three = client.question_answering(question=pair["question"], context=pair["context"], top_k=3)
+    ours = httpx.post(server + "/v1/answer", json={**pair, "top_k": 3}, timeout=30).json()
+    assert [(a.answer, a.start, a.end) for a in three] == [(a["answer"], a["start"], a["end"]) for a in ours]
 
 
 BAD = [

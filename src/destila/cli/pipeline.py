@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from destila.cli import app
+from destila.cli._common import require_extra
 
 
 @app.command("pipeline")
@@ -38,6 +39,9 @@ def pipeline(
     if threads is not None:
         overrides.append(f"threads={threads}")
     cfg = load_pipeline(config, overrides, quick=quick)
+    require_extra("pipeline", "plot")  # the bench stage's plot
+    if cfg.exports:
+        require_extra("pipeline", "export")
     console = Console()
     if sample_if_missing:
         try:

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from destila.cli import app
+from destila.cli._common import require_extra
 
 
 @app.command("push")
@@ -25,6 +26,7 @@ def push_command(
     ] = None,
 ) -> None:
     """Upload a model folder to the Hub with a model card naming the repository; run-only files stay behind."""
+    require_extra("push", "hub")
     from rich.console import Console
 
     from destila.hub import files_to_push, push_folder

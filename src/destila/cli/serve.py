@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from destila.cli import app
-from destila.cli._common import BackendOption
+from destila.cli._common import BackendOption, require_extra
 
 
 @app.command("serve")
@@ -53,7 +53,9 @@ def serve_command(
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
     backend: BackendOption = "auto",
 ) -> None:
-    """Serve MODEL: POST /v1/answer, GET /v1/model, GET /healthz, and the page at /."""
+    """Serve MODEL: POST /v1/answer (destila's items or the Hugging Face Inference API's request), GET /v1/model,
+    GET /healthz, the page at / and the API's description at /docs and /openapi.json."""
+    require_extra("serve", "serve")
     import uvicorn
 
     from destila.serve.app import Limits, build_app

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from destila.cli import app
+from destila.cli._common import require_extra
 
 
 @app.command("trim-vocab")
@@ -37,7 +38,10 @@ def trim_vocab_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the record as one JSON object.")] = False,
 ) -> None:
     """Keep only the vocabulary a corpus uses (plus special tokens); outputs on that text stay the same."""
-    from destila.models.trim import trim_vocabulary
+    from destila.models.trim import WORDFREQ_PREFIX, trim_vocabulary
+
+    if any(spec.startswith(WORDFREQ_PREFIX) for spec in corpus):
+        require_extra("trim-vocab", "offline", "wordfreq")
 
     report = trim_vocabulary(model, corpus, out, data_dir=data_dir, keep_top=keep_top)
     if as_json:

@@ -176,3 +176,91 @@ def decode_example(
     ranked.sort(key=lambda a: a["score"], reverse=True)
     pred.answers = ranked[:top_k]
     return pred
+
+
+# ---- answers as a person reads them ------------------------------------------------------------------------
+# The pipeline's spans keep what word alignment brings along: the space before a SentencePiece word and the
+# punctuation glued to the last word (" 1819", " más de tres millones de visitantes."). `destila serve` and
+# `destila answer` show answers without them; the Predictor itself keeps the pipeline's spans.
+
+_EDGE = " ,;:…—–"  # dropped at either end (with any other whitespace)
+_PAIRS = {"(": ")", "[": "]", "{": "}", "«": "»", "“": "”", "¿": "?", "¡": "!"}
+_CLOSERS = {close: open_ for open_, close in _PAIRS.items()}
+_QUOTES = "\"'"
+# A final "." that belongs to the answer: Spanish abbreviations that end one ("etc.", "Sra.", "a. C.", "EE. UU.")
+_ABBREVIATIONS = frozenset(
+    "etc sr sra srta dr dra ud uds vd vds núm pág págs vol ed cap art av avda sto sta fig aprox cía".split()
+)
+
+
+def _ends_with_abbreviation(text: str) -> bool:
+    """Whether the dot after `text` closes an abbreviation: a single letter ("a. C."), a doubled capital ("EE.
+    UU."), a word holding dots ("S.A.") or a listed abbreviation; a dot after a dot is an ellipsis."""
+    word = text.rsplit(None, 1)[-1] if text.strip() else ""
+    if not word or word.endswith("."):
+        return False
+    return (
+        (len(word) == 1 and word.isalpha())
+        or (len(word) == 2 and word.isupper() and word[0] == word[1])
+        or "." in word
+        or word.lower() in _ABBREVIATIONS
+    )
+
+
+def _unpaired(text: str, char: str, at_end: bool) -> bool:
+    """Whether a bracket or quote at one end of `text` lacks its partner inside the rest of it."""
+    rest = text[:-1] if at_end else text[1:]
+    if char in _QUOTES:
+        return rest.count(char) % 2 == 0
+    partner = _CLOSERS.get(char) if at_end else _PAIRS.get(char)
+    return partner is not None and partner not in rest
+
+
+def trim_span(text: str) -> tuple[int, int]:
+    """How many characters to drop from the start and from the end of an answer: surrounding whitespace, commas,
+    colons, dashes, a final full stop (not an abbreviation's), and brackets or quotes whose partner is outside."""
+    lo, hi = 0, len(text)
+    while lo < hi:
+        c = text[hi - 1]
+        if c.isspace() or c in _EDGE or (c == "." and not _ends_with_abbreviation(text[lo : hi - 1])):
+            hi -= 1
+        elif (c in _CLOSERS or c in _QUOTES) and _unpaired(text[lo:hi], c, at_end=True):
+            hi -= 1
+        else:
+            break
+    while lo < hi:
+        c = text[lo]
+        if c.isspace() or c in _EDGE or ((c in _PAIRS or c in _QUOTES) and _unpaired(text[lo:hi], c, at_end=False)):
+            lo += 1
+        else:
+            break
+    return lo, len(text) - hi
+
+
+def clean_answer(answer: dict) -> dict:
+    """A pipeline answer `{score, start, end, answer}` trimmed by `trim_span`, its offsets moved with it
+    (`context[start:end] == answer` still holds). The empty (no-answer) answer, and one that would be left
+    empty, are returned unchanged."""
+    text = answer["answer"]
+    lead, trail = trim_span(text)
+    if lead + trail >= len(text):
+        return dict(answer)
+    return {
+        **answer,
+        "answer": text[lead : len(text) - trail],
+        "start": answer["start"] + lead,
+        "end": answer["end"] - trail,
+    }
+
+
+def clean_answers(answers: list[dict]) -> list[dict]:
+    """`clean_answer` on each of a ranked list. Answers that become equal (ignoring case) are merged as the
+    pipeline merges equal spans, scores added and the first one's position kept, then ranked again by score."""
+    merged: dict[str, dict] = {}
+    for answer in map(clean_answer, answers):
+        seen = merged.get(answer["answer"].lower())
+        if seen is None:
+            merged[answer["answer"].lower()] = answer
+        else:
+            seen["score"] += answer["score"]
+    return sorted(merged.values(), key=lambda a: a["score"], reverse=True)

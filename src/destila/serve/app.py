@@ -1,8 +1,10 @@
 """The HTTP service: `POST /v1/answer`, `GET /v1/model`, `GET /healthz` and a small Spanish page at `/`.
 
-Input is validated by hand so every refusal is a 4xx JSON body `{"error": {"code", "message"}}` that says
-what to fix; the model only ever sees non-empty, bounded, valid text. Questions of concurrent requests are
-micro-batched (see `batcher.py`); past `max_in_flight` questions the service answers 503 at once.
+Requests are read and checked by `parsing.py` against the shapes of `schemas.py` (destila's own items and the
+Hugging Face Inference API's request), so every refusal is a 4xx JSON body that says what to fix and
+`/openapi.json` describes every field and error. Questions of concurrent requests are micro-batched (see
+`batcher.py`); past `max_in_flight` questions the service answers 503 at once. Answers are shown as a person reads
+them (`destila.infer.postprocess.clean_answers`), and no answer is `""` as in the Predictor.
 """
 
 from __future__ import annotations
@@ -12,186 +14,43 @@ import logging
 import os
 from collections.abc import Callable
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import TypeAdapter
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from destila import files
+from destila import __version__, files
 from destila.errors import ConfigError
+from destila.infer.postprocess import clean_answers
 from destila.serve.batcher import MicroBatcher, Overloaded
+from destila.serve.parsing import ApiError, ParsedRequest, decode_json, parse_request, read_body
+from destila.serve.schemas import AnswerRequest, Answers, Health, Limits, ModelInfo, Parameters, error_responses
 
 log = logging.getLogger("destila.serve")
 STATIC = Path(__file__).parent / "static"
-ITEM_FIELDS = ("question", "context", "id")
 DEFAULT_MODEL_BATCH = 4
+NO_ANSWER = {"answer": "", "score": 0.0, "start": 0, "end": 0}
+PredictBatch = Callable[[list[str], list[str], Parameters], list[list[dict]]]
 
 
-@dataclass
-class Limits:
-    max_batch: int = 16
-    max_wait_ms: float = 5.0
-    max_question_chars: int = 1_000
-    max_context_chars: int = 20_000
-    max_items: int = 32
-    max_body_bytes: int = 1_000_000
-    max_in_flight: int = 256
-
-    def __post_init__(self):
-        for name, value in asdict(self).items():
-            if name == "max_wait_ms":
-                if value < 0:
-                    raise ConfigError("--max-wait-ms must not be negative")
-            elif value < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
-        if self.max_items > self.max_in_flight:
-            raise ConfigError(
-                f"--max-items ({self.max_items}) must not exceed --max-in-flight ({self.max_in_flight}): "
-                "such a request could never be admitted"
-            )
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, **extra: Any):
-        super().__init__(message)
-        self.status, self.code, self.message, self.extra = status, code, message, extra
-
-
-def _kind(value) -> str:
-    names = {
-        str: "a string",
-        bool: "a boolean",
-        dict: "an object",
-        list: "a list",
-        type(None): "null",
-        int: "a number",
-        float: "a number",
-    }
-    return names.get(type(value), type(value).__name__)
-
-
-def parse_items(data: Any, limits: Limits) -> tuple[list[dict], bool]:
-    """The request body as a list of checked items, and whether it was a list."""
-    if isinstance(data, dict):
-        items, is_list = [data], False
-    elif isinstance(data, list):
-        items, is_list = data, True
-        if not items:
-            raise ApiError(422, "empty_list", "the list holds no questions")
-        if len(items) > limits.max_items:
-            raise ApiError(
-                422, "too_many_items", f"{len(items)} questions in one request; at most {limits.max_items}"
-            )
-    else:
-        raise ApiError(
-            422,
-            "invalid_body",
-            f'expected an object {{"question": ..., "context": ...}} or a list of them, got {_kind(data)}',
-        )
-    checked = []
-    for i, item in enumerate(items):
-        where = f"item {i}: " if is_list else ""
-        if not isinstance(item, dict):
-            raise ApiError(422, "invalid_item", f"{where}expected an object, got {_kind(item)}", item=i)
-        unknown = sorted(set(item) - set(ITEM_FIELDS))
-        if unknown:
-            raise ApiError(
-                422,
-                "unknown_field",
-                f"{where}unknown field {unknown[0]!r}; allowed: {', '.join(ITEM_FIELDS)}",
-                item=i,
-            )
-        for name, cap in (("question", limits.max_question_chars), ("context", limits.max_context_chars)):
-            if name not in item:
-                raise ApiError(422, "missing_field", f"{where}missing field {name!r}", item=i, field=name)
-            value = item[name]
-            if not isinstance(value, str):
-                raise ApiError(
-                    422,
-                    "wrong_type",
-                    f"{where}{name!r} must be a string, got {_kind(value)}",
-                    item=i,
-                    field=name,
-                )
-            if not value.strip():
-                raise ApiError(422, "empty_field", f"{where}{name!r} is empty", item=i, field=name)
-            if len(value) > cap:
-                raise ApiError(
-                    422,
-                    "too_long",
-                    f"{where}{name!r} has {len(value)} characters; at most {cap}",
-                    item=i,
-                    field=name,
-                )
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError:
-                raise ApiError(
-                    422,
-                    "invalid_text",
-                    f"{where}{name!r} holds an unpaired surrogate (\\ud800-\\udfff escape)",
-                    item=i,
-                    field=name,
-                ) from None
-        if "id" in item and not isinstance(item["id"], (str, int)) or isinstance(item.get("id"), bool):
-            raise ApiError(422, "wrong_type", f"{where}'id' must be a string or a number", item=i, field="id")
-        checked.append(item)
-    return checked, is_list
-
-
-async def read_body(request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        try:
-            size = int(declared)
-        except ValueError:
-            raise ApiError(400, "invalid_length", "Content-Length is not a number") from None
-        if size > limit:
-            raise ApiError(413, "body_too_large", f"the body has {size} bytes; at most {limit}")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, "body_too_large", f"the body is larger than {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def decode_json(body: bytes) -> Any:
-    if not body.strip():
-        raise ApiError(400, "empty_body", 'the body is empty; send JSON {"question": ..., "context": ...}')
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ApiError(400, "invalid_utf8", f"the body is not valid UTF-8 (byte {exc.start})") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ApiError(
-            400,
-            "invalid_json",
-            f"the body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}",
-        ) from None
-    except RecursionError:
-        raise ApiError(400, "invalid_json", "the body is nested too deeply") from None
-
-
-def to_response(result: dict, item: dict) -> dict:
-    """Predictor output -> API answer; an empty answer (the no-answer choice) becomes null."""
-    text = result.get("answer") or ""
-    no_answer = not text.strip()
-    out = {
-        "answer": None if no_answer else text,
-        "score": float(result.get("score", 0.0)),
-        "start": None if no_answer else int(result["start"]),
-        "end": None if no_answer else int(result["end"]),
-    }
-    if "id" in item:
-        out["id"] = item["id"]
-    return out
+def shape_answers(request: ParsedRequest, results: list[list[dict]]) -> Any:
+    """The response body: per question its answers cleaned and cut to `top_k` (one answer when `top_k` is 1, else a
+    list), the item's id echoed; a list of those for a list request."""
+    out = []
+    for question, answers in zip(request.questions, results):
+        top_k = question.options.top_k
+        shown = []
+        for a in clean_answers(answers)[:top_k] or [NO_ANSWER]:
+            answer = {"answer": a["answer"], "score": float(a["score"]), "start": int(a["start"]), "end": int(a["end"])}
+            if question.id is not None:
+                answer["id"] = question.id
+            shown.append(answer)
+        out.append(shown[0] if top_k == 1 else shown)
+    return out if request.many else out[0]
 
 
 def _error(status: int, code: str, message: str, headers: dict | None = None, **extra):
@@ -200,15 +59,89 @@ def _error(status: int, code: str, message: str, headers: dict | None = None, **
     )
 
 
-def create_app(
-    predict_batch: Callable[[list[str], list[str]], list[dict]],
-    *,
-    info: dict | None = None,
-    limits: Limits | None = None,
-):
-    """The FastAPI app around `predict_batch(questions, contexts) -> [pipeline-style dict, ...]`."""
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_request, exc: ApiError):
+        return _error(exc.status, exc.code, exc.message, **exc.extra)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request, exc: StarletteHTTPException):
+        codes = {404: "not_found", 405: "method_not_allowed"}
+        return _error(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request, exc: Exception):
+        log.exception("unexpected error")
+        return _error(500, "internal_error", f"the model failed on this request: {type(exc).__name__}")
+
+
+def _document_request_body(app: FastAPI, path: str) -> None:
+    """Put the request shapes into `/openapi.json`: the body is read by hand (size limit, the API's own error
+    codes), so FastAPI does not see a body parameter to describe."""
+    schema = TypeAdapter(AnswerRequest).json_schema(ref_template="#/components/schemas/{model}")
+    definitions = schema.pop("$defs")
+    generate = app.openapi
+
+    def openapi() -> dict:
+        document = generate()
+        document.setdefault("components", {}).setdefault("schemas", {}).update(definitions)
+        operation = document["paths"][path]["post"]
+        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
+        return document
+
+    app.openapi = openapi
+
+
+def _add_answer_route(app: FastAPI, batcher: MicroBatcher, limits: Limits) -> None:
+    @app.post(
+        "/v1/answer",
+        response_model=None,
+        responses={200: {"model": Answers, "description": "The answers"}, **error_responses(400, 413, 422, 500, 503)},
+        summary="Answer questions about texts",
+    )
+    async def answer(request: Request):
+        """One item `{"question", "context", "id"?, "top_k"?}`, a list of them, or the Hugging Face Inference API's
+        `{"inputs": {"question", "context"} | [...], "parameters": {"top_k", "handle_impossible_answer",
+        "max_answer_len", "doc_stride"}}`. No answer is `{"answer": "", "start": 0, "end": 0}`."""
+        body = await read_body(request, limits.max_body_bytes)
+        parsed = parse_request(decode_json(body), limits)
+        try:
+            results = await batcher.submit([(q.question, q.context, q.options) for q in parsed.questions])
+        except Overloaded as exc:
+            return _error(503, "overloaded", str(exc), headers={"Retry-After": "1"})
+        except Exception as exc:  # noqa: BLE001  the batch failed in the model; the worker goes on with the next one
+            return _error(500, "internal_error", f"the model failed on this request: {type(exc).__name__}")
+        return shape_answers(parsed, results)
+
+    _document_request_body(app, "/v1/answer")
+
+
+def _add_routes(app: FastAPI, batcher: MicroBatcher, limits: Limits, info: dict) -> None:
+    page = (STATIC / "index.html").read_text(encoding="utf-8")
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def index():
+        return HTMLResponse(page, headers={"Cache-Control": "no-store"})
+
+    @app.get("/healthz", response_model=Health, responses=error_responses(503))
+    async def healthz():
+        """Whether the model worker runs, and how many questions wait."""
+        if not batcher.running:
+            return _error(503, "not_ready", "the model worker is not running")
+        return {"status": "ok", "queued": batcher.queued(), "in_flight": batcher.in_flight}
+
+    @app.get("/v1/model", response_model=ModelInfo, response_model_exclude_unset=True)
+    async def model_info():
+        """The model served, its folder's metrics, the limits in force and batching statistics."""
+        return {**info, "limits": asdict(limits), "batching": batcher.stats.as_dict()}
+
+    _add_answer_route(app, batcher, limits)
+
+
+def create_app(predict_batch: PredictBatch, *, info: dict | None = None, limits: Limits | None = None):
+    """The FastAPI app around `predict_batch(questions, contexts, options) -> [[answer, ...], ...]`: per question,
+    its pipeline-style answers `{score, start, end, answer}` best first, for the request's `Parameters`."""
     limits = limits or Limits()
-    info = dict(info or {})
     batcher = MicroBatcher(
         predict_batch,
         max_batch=limits.max_batch,
@@ -224,52 +157,13 @@ def create_app(
         finally:
             await batcher.stop()
 
-    app = FastAPI(title="destila", summary="Spanish extractive question answering", lifespan=lifespan)
+    app = FastAPI(
+        title="destila", summary="Spanish extractive question answering", version=__version__, lifespan=lifespan
+    )
     app.state.batcher = batcher
     app.state.limits = limits
-    page = (STATIC / "index.html").read_text(encoding="utf-8")
-
-    @app.exception_handler(ApiError)
-    async def _api_error(_request, exc: ApiError):
-        return _error(exc.status, exc.code, exc.message, **exc.extra)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request, exc: StarletteHTTPException):
-        codes = {404: "not_found", 405: "method_not_allowed"}
-        return _error(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail))
-
-    @app.exception_handler(Exception)
-    async def _unexpected(_request, exc: Exception):
-        log.exception("unexpected error")
-        return _error(500, "internal_error", f"the model failed on this request: {type(exc).__name__}")
-
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    async def index():
-        return HTMLResponse(page, headers={"Cache-Control": "no-store"})
-
-    @app.get("/healthz")
-    async def healthz():
-        if not batcher.running:
-            return _error(503, "not_ready", "the model worker is not running")
-        return {"status": "ok", "queued": batcher.queued(), "in_flight": batcher.in_flight}
-
-    @app.get("/v1/model")
-    async def model_info():
-        return {**info, "limits": asdict(limits), "batching": batcher.stats.as_dict()}
-
-    @app.post("/v1/answer")
-    async def answer(request: Request):
-        body = await read_body(request, limits.max_body_bytes)
-        items, is_list = parse_items(decode_json(body), limits)
-        try:
-            results = await batcher.submit([(i["question"], i["context"]) for i in items])
-        except Overloaded as exc:
-            return _error(503, "overloaded", str(exc), headers={"Retry-After": "1"})
-        except Exception as exc:  # noqa: BLE001  the batch failed in the model; the worker goes on with the next one
-            return _error(500, "internal_error", f"the model failed on this request: {type(exc).__name__}")
-        answers = [to_response(r, i) for r, i in zip(results, items)]
-        return answers if is_list else answers[0]
-
+    _add_error_handlers(app)
+    _add_routes(app, batcher, limits, dict(info or {}))
     return app
 
 
@@ -334,16 +228,22 @@ def model_summary(model: str, folder: str | os.PathLike, backend: str) -> dict:
     return info
 
 
-def predictor_batch_fn(predictor, handle_impossible_answer: bool):
-    """Adapts the Predictor to `predict_batch(questions, contexts)` (one model batch per call)."""
+def predictor_batch_fn(predictor, handle_impossible_answer: bool) -> PredictBatch:
+    """Adapts the Predictor to `predict_batch(questions, contexts, options)` (one model batch per call);
+    `handle_impossible_answer` applies when a request leaves it unset."""
 
-    def predict_batch(questions: list[str], contexts: list[str]) -> list[dict]:
-        out = predictor(
-            question=questions, context=contexts, top_k=1, handle_impossible_answer=handle_impossible_answer
+    def predict_batch(questions: list[str], contexts: list[str], options: Parameters) -> list[list[dict]]:
+        handle = options.handle_impossible_answer
+        predictions = predictor.predict_pairs(
+            questions,
+            contexts,
+            top_k=options.top_k,
+            handle_impossible_answer=handle_impossible_answer if handle is None else handle,
+            max_answer_len=options.max_answer_len,
+            # the predictor refuses a stride wider than its windows; narrower ones it shrinks to fit
+            doc_stride=None if options.doc_stride is None else min(options.doc_stride, predictor.max_seq_len),
         )
-        if isinstance(out, dict):
-            out = [out]
-        return [r[0] if isinstance(r, list) else r for r in out]
+        return [p.answers for p in predictions]
 
     return predict_batch
 

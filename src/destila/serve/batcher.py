@@ -2,8 +2,10 @@
 
 Requests put their items on an asyncio queue; one collector task takes up to `max_batch` items, waiting at
 most `max_wait_ms` after the first for more, and hands the batch to a single worker thread that runs the
-model (so the event loop keeps accepting and rejecting requests while the model computes). Admission is
-bounded: when `max_in_flight` items are already queued or running, a request is refused at once.
+model (so the event loop keeps accepting and rejecting requests while the model computes). Items carry the
+options they are answered with (top_k, ...): a batch runs as one model call per distinct options, so questions
+asked the usual way share one call. Admission is bounded: when `max_in_flight` items are already queued or
+running, a request is refused at once.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import concurrent.futures
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +30,7 @@ class Overloaded(Exception):
 class _Item:
     question: str
     context: str
+    options: Hashable
     future: asyncio.Future = field(repr=False)
 
 
@@ -53,14 +56,15 @@ class BatchStats:
 
 
 class MicroBatcher:
-    """`await batcher.submit([(question, context), ...])` -> one result per pair, in order.
+    """`await batcher.submit([(question, context, options), ...])` -> one result per question, in order.
 
-    `predict_batch(questions, contexts)` runs in the worker thread and returns one result per question.
+    `predict_batch(questions, contexts, options)` runs in the worker thread and returns one result per question;
+    `options` (any hashable value) are the same for all the questions of one call.
     """
 
     def __init__(
         self,
-        predict_batch: Callable[[list[str], list[str]], list[Any]],
+        predict_batch: Callable[[list[str], list[str], Hashable], list[Any]],
         *,
         max_batch: int = 16,
         max_wait_ms: float = 5.0,
@@ -104,16 +108,16 @@ class MicroBatcher:
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
 
-    async def submit(self, pairs: list[tuple[str, str]]) -> list[Any]:
+    async def submit(self, questions: list[tuple[str, str, Hashable]]) -> list[Any]:
         if not self.running:
             raise Overloaded("the model worker is not running")
-        if self.in_flight + len(pairs) > self.max_in_flight:
+        if self.in_flight + len(questions) > self.max_in_flight:
             self.stats.rejected += 1
             raise Overloaded(
                 f"too many questions in flight ({self.in_flight} of {self.max_in_flight}); retry shortly"
             )
         loop = asyncio.get_running_loop()
-        items = [_Item(q, c, loop.create_future()) for q, c in pairs]
+        items = [_Item(q, c, options, loop.create_future()) for q, c, options in questions]
         self.in_flight += len(items)
         try:
             for item in items:
@@ -123,42 +127,54 @@ class MicroBatcher:
             self.in_flight -= len(items)
 
     async def _collect(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
-            batch = [await self._queue.get()]
-            deadline = loop.time() + self.max_wait
-            while len(batch) < self.max_batch:
-                if not self._queue.empty():
-                    batch.append(self._queue.get_nowait())
-                    continue
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    break
-                try:
-                    batch.append(await asyncio.wait_for(self._queue.get(), remaining))
-                except asyncio.TimeoutError:
-                    break
-            live = [item for item in batch if not item.future.done()]  # a client may have gone away
+            live = [item for item in await self._next_batch() if not item.future.done()]  # a client may be gone
             if not live:
                 continue
+            groups: dict[Hashable, list[_Item]] = {}
+            for item in live:
+                groups.setdefault(item.options, []).append(item)
             started = time.perf_counter()
-            try:
-                results = await loop.run_in_executor(
-                    self._executor, self.predict_batch, [i.question for i in live], [i.context for i in live]
-                )
-                if len(results) != len(live):
-                    raise RuntimeError(f"the model returned {len(results)} results for {len(live)} questions")
-            except Exception as exc:  # one bad batch must not stop the server
-                log.exception("batch of %d questions failed", len(live))
-                self.stats.failed_batches += 1
-                for item in live:
-                    if not item.future.done():
-                        item.future.set_exception(exc)
-                continue
+            for options, group in groups.items():
+                await self._run(group, options)
             self.stats.model_seconds += time.perf_counter() - started
             self.stats.batches += 1
             self.stats.items += len(live)
             self.stats.largest_batch = max(self.stats.largest_batch, len(live))
-            for item, result in zip(live, results):
+
+    async def _next_batch(self) -> list[_Item]:
+        """The next item, and those that arrive within `max_wait_ms` of it, up to `max_batch`."""
+        loop = asyncio.get_running_loop()
+        batch = [await self._queue.get()]
+        deadline = loop.time() + self.max_wait
+        while len(batch) < self.max_batch:
+            if not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+                continue
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            try:
+                batch.append(await asyncio.wait_for(self._queue.get(), remaining))
+            except asyncio.TimeoutError:
+                break
+        return batch
+
+    async def _run(self, items: list[_Item], options: Hashable) -> None:
+        """One model call for questions that share their options; a failure fails only these questions."""
+        loop = asyncio.get_running_loop()
+        questions, contexts = [i.question for i in items], [i.context for i in items]
+        try:
+            results = await loop.run_in_executor(self._executor, self.predict_batch, questions, contexts, options)
+            if len(results) != len(items):
+                raise RuntimeError(f"the model returned {len(results)} results for {len(items)} questions")
+        except Exception as exc:  # one bad batch must not stop the server
+            log.exception("batch of %d questions failed", len(items))
+            self.stats.failed_batches += 1
+            for item in items:
                 if not item.future.done():
-                    item.future.set_result(result)
+                    item.future.set_exception(exc)
+            return
+        for item, result in zip(items, results):
+            if not item.future.done():
+                item.future.set_result(result)

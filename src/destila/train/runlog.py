@@ -20,7 +20,7 @@ class RunLog:
         if enabled and tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
-            except ImportError:  # tensorboard is a dependency; run without it rather than fail a long job
+            except ImportError:  # the `tensorboard` extra is not installed: training_log.jsonl alone
                 SummaryWriter = None
             if SummaryWriter is not None:
                 self._writer = SummaryWriter(log_dir=str(output_dir / "tensorboard"))
