@@ -135,3 +135,16 @@ def test_batches_pad_to_a_multiple_and_losses_do_not_change(teacher_dir, qa_file
     logs = [[json.loads(x)["loss"] for x in (out / "training_log.jsonl").read_text().splitlines()
              if json.loads(x)["type"] == "train"] for out in runs]
     assert logs[0] == pytest.approx(logs[1], rel=1e-4)
+
+
+def test_attention_kernel_is_the_faster_one_measured_and_recorded(teacher_dir, qa_file, tmp_path, monkeypatch):  # noqa: F811
+    from destila.train import kernels
+
+    assert kernels.fastest_attention(2, 2, 8, 16, torch.float32) in ("sdpa", "eager")
+    picked = []
+    monkeypatch.setattr(kernels, "fastest_attention", lambda *a, **k: picked.append(a) or "eager")
+    out = run_train(train_cfg(qa_file, tmp_path / "ft", model=str(teacher_dir), max_steps=2))
+    assert picked and json.loads((out / "metrics.json").read_text())["attention_implementation"] == "eager"
+    out = run_train(train_cfg(qa_file, tmp_path / "ft2", model=str(teacher_dir), max_steps=2,
+                              attention_implementation="sdpa"))
+    assert len(picked) == 1 and json.loads((out / "metrics.json").read_text())["attention_implementation"] == "sdpa"

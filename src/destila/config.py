@@ -83,6 +83,7 @@ def check(cond: bool, name: str, message: str, value: Any) -> None:
 
 
 MIXED_PRECISION = ("no", "fp16", "bf16", "auto")
+ATTENTION_IMPLEMENTATIONS = ("auto", "sdpa", "eager")
 
 
 @dataclass
@@ -127,6 +128,8 @@ class TrainConfig:
     save_each_epoch: bool = documented(
         False, "also save the student as a plain model folder (epoch-N/) after every epoch, to pick one by hand")
     threads: int | None = documented(None, "torch CPU threads per process (None: torch's default)")
+    attention_implementation: str = documented(
+        "auto", "attention kernel of the trained model: sdpa | eager | auto (time both here, keep the faster)")
     attention_dropout: float | None = documented(
         None, "attention-probability dropout while training (None: the model's own); 0 is much faster on CPU")
     hidden_dropout: float | None = documented(None, "hidden-state dropout while training (None: the model's own)")
@@ -173,6 +176,8 @@ class TrainConfig:
             check(value is None or 0 <= value < 1, p + name, "must be in [0, 1)", value)
         for name in ("eval_every", "save_every"):
             check(getattr(self, name) >= 0, p + name, "must be >= 0", getattr(self, name))
+        check(self.attention_implementation in ATTENTION_IMPLEMENTATIONS, p + "attention_implementation",
+              f"must be one of {ATTENTION_IMPLEMENTATIONS}", self.attention_implementation)
         check(self.pad_to_multiple_of >= 1, p + "pad_to_multiple_of", "must be >= 1", self.pad_to_multiple_of)
         check(self.log_every > 0, p + "log_every", "must be > 0", self.log_every)
         check(self.keep_checkpoints >= 1, p + "keep_checkpoints", "must be >= 1", self.keep_checkpoints)

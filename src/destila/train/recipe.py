@@ -28,6 +28,7 @@ from destila.distill.losses import DistillationLoss
 from destila.errors import ConfigError
 from destila.evaluation import evaluate
 from destila.models.dropout import set_dropout
+from destila.train import kernels
 from destila.train.batches import (
     BatchPlan,
     TrainFeatures,
@@ -118,6 +119,12 @@ def distill_stages(cfg: DistillConfig) -> list[Stage]:
         )
         for i, s in enumerate(cfg.stages)
     ]
+
+
+def _typical_length(features: TrainFeatures) -> int:
+    """The median training window length (what the attention kernels are timed at)."""
+    lengths = features.lengths
+    return int(sorted(lengths)[len(lengths) // 2]) if len(lengths) else 128
 
 
 def _set_threads(cfg: TrainConfig) -> None:
@@ -230,8 +237,21 @@ class TrainingRun:
         set_dropout(self.student, attention=cfg.attention_dropout, hidden=cfg.hidden_dropout)
         if cfg.freeze_embeddings:
             self.student.get_input_embeddings().weight.requires_grad_(False)
+        self.attention = self._attention_implementation()
+        self.student.set_attn_implementation(self.attention)
         self.frozen = FrozenWeights(self.student)
         self.accelerator.register_save_state_pre_hook(lambda models, weights, folder: self.frozen.drop_from(weights))
+
+    def _attention_implementation(self) -> str:
+        """The resumed run's kernel, else the setting (auto: timed here by the main process, for every process),
+        so that a run never changes kernel midway."""
+        if self.checkpoint is not None and self.checkpoint.attention_implementation:
+            return self.checkpoint.attention_implementation
+        choice = None
+        if self.main:
+            choice = kernels.training_attention(self.cfg.attention_implementation, self.student, self.cfg.batch_size,
+                                        _typical_length(self.features), self.accelerator.mixed_precision)
+        return _broadcast_str(self.accelerator, choice)
 
     # -- one stage --------------------------------------------------------------------------------------------
 
@@ -400,7 +420,8 @@ class TrainingRun:
         if self.main:
             self.frozen.save_once(folder.parent)
             save_config(self.recipe, folder / files.RUN_CONFIG)
-            Checkpoint.write(folder, run.stage, done, run.scheduler.state_dict(), self.state, run.evaluated_at)
+            Checkpoint.write(folder, run.stage, done, run.scheduler.state_dict(), self.state, run.evaluated_at,
+                             self.attention)
             rotate_checkpoints(self.out, self.cfg.keep_checkpoints)
         self.accelerator.wait_for_everyone()
 
@@ -442,6 +463,7 @@ class TrainingRun:
             "train_windows": len(self.features),
             "num_processes": self.accelerator.num_processes,
             "mixed_precision": state.mixed_precision,
+            "attention_implementation": self.attention,
             "steps": {s["name"]: s["steps"] for s in state.stages},
             "final_train_loss": train_records[-1].get("loss") if train_records else None,
             "runtime_s": round(time.time() - state.started, 1),

@@ -92,6 +92,7 @@ class Checkpoint:
     evals: list[dict]
     best: Evaluation | None
     last: Evaluation | None
+    attention_implementation: str | None = None  # the kernel the run trained with (kept on resume)
 
     @classmethod
     def load(cls, folder: Path) -> Checkpoint:
@@ -100,6 +101,7 @@ class Checkpoint:
             folder=folder, stage_index=data["stage_index"], stage=data["stage"], step=data["step"],
             scheduler=data["scheduler"], last_eval_step=data.get("last_eval_step"), evals=data["evals"],
             best=Evaluation.from_dict(data["best"]), last=Evaluation.from_dict(data.get("last")),
+            attention_implementation=data.get("attention_implementation"),
         )
 
     def restore(self, state: RunState) -> None:
@@ -108,7 +110,7 @@ class Checkpoint:
 
     @staticmethod
     def write(folder: Path, stage: Stage, step: int, scheduler: dict, state: RunState,
-              last_eval_step: int | None) -> None:
+              last_eval_step: int | None, attention_implementation: str | None = None) -> None:
         """Write `destila_state.json` into an already saved accelerate state folder (last, to mark it complete)."""
         data = {
             "stage_index": stage.index,
@@ -120,6 +122,7 @@ class Checkpoint:
             "best": state.best.to_dict() if state.best else None,
             "last": state.last.to_dict() if state.last else None,
             "last_eval_step": last_eval_step,
+            "attention_implementation": attention_implementation,
         }
         (folder / files.RUN_STATE).write_text(json.dumps(data, indent=1, default=json_default))
 
