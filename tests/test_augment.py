@@ -61,7 +61,8 @@ def answer_found(context: str, answers: list[Answer]) -> bool:
 
 
 def test_sentences_split_at_sentence_ends_and_not_after_abbreviations_or_initials():
-    text = "El Sr. García llegó a las 5. Luego viajó a EE. UU. en 1990. ¿Por qué? «No lo sé», dijo. En el 44 a. C. murió."
+    text = ("El Sr. García llegó a las 5. Luego viajó a EE. UU. en 1990. ¿Por qué? «No lo sé», dijo. "
+            "En el 44 a. C. murió.")
     assert [text[a:b] for a, b in sentence_spans(text)] == [
         "El Sr. García llegó a las 5.", "Luego viajó a EE. UU. en 1990.", "¿Por qué?", "«No lo sé», dijo.",
         "En el 44 a. C. murió."]
