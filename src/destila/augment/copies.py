@@ -74,7 +74,7 @@ class AugmentResult:
         doc = {"version": "v2.0" if v2 else "1.1", AUGMENT_KEY: self.summary(), "data": data}
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".part")
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.part")
         tmp.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
         tmp.replace(path)
         return path

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,7 +69,7 @@ def neighbour_table(model: str, vocabulary: int, k: int) -> tuple[NeighbourTable
             return NeighbourTable(words, stored["neighbours"]), TableInfo(path, built=False)
     table = NeighbourTable(words, _nearest(_word_vectors(embeddings, pieces), k))
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".part.npz")
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.part.npz")  # processes of one run may build it side by side
     np.savez(tmp, neighbours=table.neighbours, words=np.array(words))
     tmp.replace(path)
     return table, TableInfo(path, built=True)
