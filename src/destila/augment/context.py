@@ -31,10 +31,10 @@ class ContextEditor:
         self._spans: dict[str, list[tuple[int, int]]] = {}  # sentence spans of the source contexts
 
     def __call__(self, draft: Draft, source: QAExample, rng: np.random.Generator) -> Draft | None:
-        if draft.context == source.context:  # copies of one question (and questions on one paragraph) share it
-            spans = self._spans.setdefault(source.context, sentence_spans(source.context))
-        else:
+        if draft.context != source.context:
             spans = sentence_spans(draft.context)
+        elif (spans := self._spans.get(source.context)) is None:  # the copies of one paragraph's questions share it
+            spans = self._spans[source.context] = sentence_spans(source.context)
         units = _units(spans, draft.answers)
         if units is None:
             return None
