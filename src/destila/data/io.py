@@ -20,6 +20,10 @@ Row format (JSONL: one JSON object a line; CSV: a header line, then one row a qu
 
 A file is version "2.0" when it says so (`"version": "v2.0"`), uses `is_impossible`, or holds an unanswerable
 question; otherwise "1.1". A SQuAD v1.1 file must give every question at least one real answer.
+
+A SQuAD JSON question carrying `"destila_augment": {"source": ID, "answers": [...], "edits": [...]}` is a copy
+written by `destila augment`: its `answers` must be empty (the teacher labels it), it is read with
+`augmented=True`, and the source's answers, relocated into its context for inspection, are checked but not kept.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from destila.errors import DataError
 log = logging.getLogger(__name__)
 
 ROW_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
+AUGMENT_KEY = "destila_augment"  # the marker of an augmented question in a SQuAD JSON file
 
 
 def read_file(path: str | os.PathLike, name: str | None = None) -> QADataset:
@@ -240,6 +245,9 @@ def read_squad_json(path: str | os.PathLike, name: str | None = None) -> QADatas
                 if not question.strip():
                     raise where("question", "empty question")
                 raw_answers = _require(qa, "answers", list, where)
+                if AUGMENT_KEY in qa:
+                    examples.append(_augmented(qa, raw_answers, qid, question, context, title, where))
+                    continue
                 is_impossible = qa.get("is_impossible")
                 if is_impossible is not None:
                     _check_type(is_impossible, bool, where, "is_impossible")
@@ -265,6 +273,26 @@ def read_squad_json(path: str | os.PathLike, name: str | None = None) -> QADatas
         name=name or str(path),
         dropped_placeholders=dropped,
     )
+
+
+def _augmented(
+    qa: dict, raw_answers: list, qid: str, question: str, context: str, title: str, where: _Where
+) -> QAExample:
+    """An augmented copy: no gold answers; its record names a source and holds the relocated answers."""
+    record = _require(qa, AUGMENT_KEY, dict, where)
+    _require(record, "source", str, where, f"{AUGMENT_KEY}.source")
+    if raw_answers:
+        raise where("answers", f"must be empty for an augmented question (see {AUGMENT_KEY}.answers)")
+    relocated = record.get("answers", [])
+    _check_type(relocated, list, where, f"{AUGMENT_KEY}.answers")
+    for i, ans in enumerate(relocated):
+        field = f"{AUGMENT_KEY}.answers[{i}]"
+        if not isinstance(ans, dict):
+            raise where(field, f"must be an object, got {_type_name(ans)}")
+        text = _require(ans, "text", str, where, f"{field}.text")
+        start = _require(ans, "answer_start", int, where, f"{field}.answer_start")
+        _check_answer(text, start, context, where, field)
+    return QAExample(id=qid, question=question, context=context, title=title, augmented=True)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -21,6 +21,8 @@ class QAExample:
     answers: list[Answer] = field(default_factory=list)  # empty when unanswerable
     title: str = ""
     is_impossible: bool = False
+    # A copy made by `destila augment`: no gold answers, so it adds no cross-entropy; the teacher labels it.
+    augmented: bool = False
 
 
 @dataclass

@@ -36,13 +36,11 @@ def task_loss(
     """
 
     def one(logits: Tensor, positions: Tensor) -> Tensor:
-        logits = _masked_fill_min(logits.float(), mask)
         length = logits.size(1)
         positions = positions.to(logits.device).long().view(-1).clamp(0, length)
-        keep = positions != length
-        if not keep.any():
-            return logits.sum() * 0.0
-        return F.cross_entropy(logits, positions, ignore_index=length)
+        if not (positions != length).any():
+            return logits.float().sum() * 0.0  # before masking: masked logits sum to -inf, and -inf * 0 is nan
+        return F.cross_entropy(_masked_fill_min(logits.float(), mask), positions, ignore_index=length)
 
     return (one(start_logits, start_positions) + one(end_logits, end_positions)) / 2
 

@@ -19,6 +19,9 @@ from destila.errors import ConfigError
 from destila.infer.features import pad_batch, prepare_train_features
 
 TRAIN_KEYS = ("input_ids", "attention_mask", "token_type_ids", "start_positions", "end_positions")
+# The label of a window with no gold answer to learn from: past the end of any window, so the task loss ignores it
+# (positions outside the sequence are ignored, as in transformers' QA heads).
+IGNORED_POSITION = 2**31 - 1
 
 
 @dataclass
@@ -36,12 +39,27 @@ class TrainFeatures:
 
 
 def build_train_features(examples, tokenizer, max_length: int, doc_stride: int, max_query_length: int | None):
-    """Training windows; `max_query_length` None never cuts a question (a window then needs room for all of it)."""
-    data = prepare_train_features(
-        examples, tokenizer, max_length=max_length, doc_stride=doc_stride,
-        max_query_length=max_query_length or max_length,
-    )
-    return TrainFeatures({k: v for k, v in data.items() if k in TRAIN_KEYS})
+    """Training windows; `max_query_length` None never cuts a question (a window then needs room for all of it).
+
+    Windows of augmented examples (copies without gold answers, `QAExample.augmented`) follow the originals' and
+    are labelled `IGNORED_POSITION`: they add no cross-entropy, only the terms that read the teacher.
+    """
+
+    def windows(part):
+        data = prepare_train_features(
+            part, tokenizer, max_length=max_length, doc_stride=doc_stride,
+            max_query_length=max_query_length or max_length,
+        )
+        return {k: v for k, v in data.items() if k in TRAIN_KEYS}
+
+    data = windows([ex for ex in examples if not ex.augmented])
+    copies = [ex for ex in examples if ex.augmented]
+    if copies:
+        extra = windows(copies)
+        for key in ("start_positions", "end_positions"):
+            extra[key] = [IGNORED_POSITION] * len(extra[key])
+        data = {key: data[key] + extra[key] for key in data}
+    return TrainFeatures(data)
 
 
 def strip_questions(dataset: QADataset) -> QADataset:
@@ -51,8 +69,10 @@ def strip_questions(dataset: QADataset) -> QADataset:
 
 
 def hold_out_articles(dataset: QADataset, fraction: float, seed: int) -> tuple[QADataset, QADataset]:
-    """(kept, held out): a seeded `fraction` of the articles (by title), whole, goes to the second set."""
-    titles = list(dict.fromkeys(ex.title for ex in dataset.examples))
+    """(kept, held out): a seeded `fraction` of the articles (by title), whole, goes to the second set.
+
+    Titles are counted over the originals only, so that augmenting the data holds out the same articles."""
+    titles = list(dict.fromkeys(ex.title for ex in dataset.examples if not ex.augmented))
     n_out = math.ceil(fraction * len(titles))
     if len(titles) < 2 or n_out >= len(titles):
         raise ConfigError(
@@ -62,7 +82,8 @@ def hold_out_articles(dataset: QADataset, fraction: float, seed: int) -> tuple[Q
     rng = np.random.default_rng([seed, 7])
     held = {titles[i] for i in rng.choice(len(titles), size=n_out, replace=False)}
     kept = [ex for ex in dataset.examples if ex.title not in held]
-    out = [ex for ex in dataset.examples if ex.title in held]
+    # augmented copies of held-out articles have no gold answers to score: they are neither trained on nor scored
+    out = [ex for ex in dataset.examples if ex.title in held and not ex.augmented]
     name = f"{dataset.name} (validation: {n_out} of {len(titles)} articles)"
     return (dataclasses.replace(dataset, examples=kept),
             dataclasses.replace(dataset, examples=out, name=name))
