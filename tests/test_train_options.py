@@ -148,3 +148,17 @@ def test_attention_kernel_is_the_faster_one_measured_and_recorded(teacher_dir, q
     out = run_train(train_cfg(qa_file, tmp_path / "ft2", model=str(teacher_dir), max_steps=2,
                               attention_implementation="sdpa"))
     assert len(picked) == 1 and json.loads((out / "metrics.json").read_text())["attention_implementation"] == "sdpa"
+
+
+def test_distill_recipe_trains_on_augmented_copies_written_beside_the_run(teacher_dir, qa_file, tmp_path):  # noqa: F811
+    cfg = distill_cfg(teacher_dir, qa_file, tmp_path / "aug", cache=True, max_steps=2, max_train_examples=12)
+    plain = distill_cfg(teacher_dir, qa_file, tmp_path / "plain", cache=True, max_steps=2, max_train_examples=12)
+    cfg.augment = {"copies": 2, "augmenters": ["context"], "seed": 3}
+    cfg.__post_init__()
+    out, base = run_distill(cfg), run_distill(plain)
+    written = load_dataset(str(out / "augmented_train.json")).examples
+    copies = [ex for ex in written if ex.augmented]
+    assert copies and all(not ex.answers for ex in copies) and len(written) - len(copies) == 12
+    metrics, base_metrics = (json.loads((p / "metrics.json").read_text()) for p in (out, base))
+    assert metrics["train_windows"] > base_metrics["train_windows"]
+    assert metrics["augment_seconds"] is not None and base_metrics["augment_seconds"] is None

@@ -28,6 +28,7 @@ from typing import Any
 
 import yaml
 
+from destila.augment.config import AugmentConfig
 from destila.distill.loss_config import LossConfig
 from destila.errors import ConfigError
 from destila.models.students import check_student_spec
@@ -224,8 +225,12 @@ class DistillConfig:
     stages: list = documented(factory=lambda: [StageConfig()], doc="stages run in order; one joint stage by default")
     cache_teacher_logits: bool = documented(True, "store the teacher's logits on disk when a stage needs only them")
     train: TrainConfig = documented(factory=TrainConfig, doc="training settings shared with `destila train`")
+    augment: AugmentConfig | None = documented(
+        None, "teacher-labelled copies of the training questions, never CE-trained (docs/augment.md)")
 
     def __post_init__(self) -> None:
+        if self.augment is not None and not isinstance(self.augment, AugmentConfig):
+            self.augment = AugmentConfig.from_dict(self.augment, "augment")
         if not isinstance(self.teacher, str) or not self.teacher:
             raise ConfigError(f"teacher must name a model, got {self.teacher!r}")
         if isinstance(self.cache_teacher_logits, str):

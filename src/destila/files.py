@@ -18,6 +18,7 @@ CHECKPOINTS = "checkpoints"
 BEST = "best"
 TEACHER_CACHE = "teacher_cache"
 MODEL_CARD = "README.md"
+AUGMENTED = "augmented_train.json"  # the teacher-labelled copies a distillation trained on
 
 # Evaluation outputs (destila evaluate, the pipeline)
 PREDICTIONS = "predictions.json"

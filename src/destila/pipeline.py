@@ -65,6 +65,8 @@ class PipelineConfig:
     trim: dict | None = documented(None, "optional {corpus: [...], keep_top: N} vocabulary trimming of the student")
     export: dict = documented(factory=lambda: {"int8": True}, doc="{int8: bool, parity_max_questions: N}")
     bench: dict = documented(factory=dict, doc="{max_questions: N, repeats: N, latency_questions: N, batch_size: N}")
+    augment: dict | None = documented(
+        None, "teacher-labelled copies for the student's distillation (an augment section; not for the baseline)")
     quick: list = documented(factory=list, doc="dotted overrides applied by --quick")
 
     def __post_init__(self) -> None:
@@ -126,7 +128,8 @@ class PipelineConfig:
             raise ConfigError(f"{where}: {exc}") from None
 
     def student_config(self) -> DistillConfig:
-        cfg = self._distill(self.student, "student", "student")
+        body = self.student if self.augment is None else {**self.student, "augment": self.augment}
+        cfg = self._distill(body, "student", "student")
         assert cfg is not None
         return cfg
 

@@ -249,12 +249,34 @@ def dry_run(cfg: TrainConfig | DistillConfig, workdir: str | Path | None = None,
     return checks
 
 
+def _training_sample(work: Path) -> Path:
+    """The embedded sample written as a plain training file (augmentation refuses the named `sample`, a held-out
+    set, but a stand-in run may train on its text)."""
+    from destila.data import load_dataset
+
+    sample = load_dataset("sample")
+    paragraphs: dict[tuple[str, str], list] = {}
+    for ex in sample.examples[:32]:
+        qa = {"id": ex.id, "question": ex.question, "is_impossible": ex.is_impossible,
+              "answers": [{"text": a.text, "answer_start": a.start} for a in ex.answers]}
+        paragraphs.setdefault((ex.title, ex.context), []).append(qa)
+    articles: dict[str, list] = {}
+    for (title, context), qas in paragraphs.items():
+        articles.setdefault(title, []).append({"context": context, "qas": qas})
+    path = work / "train.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = [{"title": title, "paragraphs": paras} for title, paras in articles.items()]
+    path.write_text(json.dumps({"version": "2.0", "data": data}, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
 def _tiny_train(train: TrainConfig, work: Path, steps: int, ok) -> TrainConfig:
     """The recipe's training settings on the embedded sample, a few steps, short windows, one thread."""
     import torch
 
     tiny = dataclasses.replace(
-        train, model=None, train_data="sample", eval_data="sample", data_dir=None, output_dir=str(work / "out"),
+        train, model=None, train_data=str(_training_sample(work)), eval_data="sample", data_dir=None,
+        output_dir=str(work / "out"),
         max_length=128, doc_stride=48, max_query_length=32 if train.max_query_length else None, batch_size=2,
         eval_batch_size=8, grad_accum=min(train.grad_accum, 2), max_steps=steps, epochs=1.0, eval_every=0,
         save_every=steps, log_every=1, keep_checkpoints=1, threads=1, max_train_examples=24, max_eval_examples=8,

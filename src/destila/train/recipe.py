@@ -11,6 +11,7 @@ process), the schedule and the data position, so `resume=True` continues from th
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import time
@@ -203,6 +204,7 @@ class TrainingRun:
             train_set = strip_questions(train_set)
             eval_set = strip_questions(eval_set) if eval_set is not None else None
         examples = train_set.examples[: cfg.max_train_examples] if cfg.max_train_examples else train_set.examples
+        examples = self._augment(train_set, examples)
         self.features: TrainFeatures = build_train_features(examples, self.tokenizer, cfg.max_length,
                                                             cfg.doc_stride, cfg.max_query_length)
         if eval_set is not None and cfg.max_eval_examples:
@@ -210,6 +212,23 @@ class TrainingRun:
         self.eval_set = eval_set
         self.plan = BatchPlan(self.features.lengths, cfg.batch_size, self.accelerator.num_processes,
                               cfg.grad_accum, cfg.seed, cfg.group_by_length)
+
+    def _augment(self, train_set, examples: list) -> list:
+        """The training questions plus the recipe's teacher-labelled copies (deterministic: a resumed run gets the
+        same windows); the copies are written beside the run for inspection."""
+        augment = getattr(self.recipe, "augment", None)
+        if augment is None:
+            return examples
+        from destila.augment import augment_dataset
+
+        result = augment_dataset(dataclasses.replace(train_set, examples=examples), augment,
+                                 model=self.recipe.teacher, data_dir=self.cfg.data_dir)
+        if self.main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            result.write(self.out / files.AUGMENTED)
+            self.accelerator.print(f"augmented: {result.summary()}")
+        self.augment_seconds = result.seconds
+        return result.dataset().examples
 
     def _open_run(self, resume: bool) -> None:
         """Find the checkpoint to resume from (the newest complete one), start or continue the log."""
@@ -464,6 +483,7 @@ class TrainingRun:
             "num_processes": self.accelerator.num_processes,
             "mixed_precision": state.mixed_precision,
             "attention_implementation": self.attention,
+            "augment_seconds": getattr(self, "augment_seconds", None),
             "steps": {s["name"]: s["steps"] for s in state.stages},
             "final_train_loss": train_records[-1].get("loss") if train_records else None,
             "runtime_s": round(time.time() - state.started, 1),
