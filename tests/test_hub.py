@@ -203,3 +203,18 @@ def test_push_refuses_what_it_cannot_publish(trained, tmp_path, monkeypatch):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ModelError, match="not a model folder"):
         push_folder(tmp_path / "empty", "someone/x", token=TOKEN)
+
+
+def test_train_push_to_hub_publishes_the_finished_run(tiny_qa_model_dir, stand_in_hub, tmp_path):
+    port = stand_in_hub.server_port
+    env = {**os.environ, "HF_ENDPOINT": f"http://127.0.0.1:{port}", "HF_TOKEN": TOKEN, "HF_HOME": str(tmp_path / "hf"),
+           "HF_HUB_DISABLE_TELEMETRY": "1", "NO_PROXY": "127.0.0.1", "PYTHONPATH": os.pathsep.join(sys.path)}
+    recipe = tmp_path / "train.yaml"
+    recipe.write_text("kind: train\ntrain: {train_data: sample, max_length: 64, doc_stride: 32, max_query_length: 16,"
+                      " batch_size: 4, max_steps: 1, max_train_examples: 8, threads: 1, progress: false}\n")
+    args = [sys.executable, "-m", "destila", "train", "--config", str(recipe), "--model", str(tiny_qa_model_dir),
+            "--out", str(tmp_path / "run"), "--push-to-hub", "someone/pushed"]
+    result = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert {"model.safetensors", "README.md", "metrics.json"} <= set(stand_in_hub.hub["files"])
+    assert "pushed to" in result.stdout and TOKEN not in result.stdout + result.stderr

@@ -7,7 +7,16 @@ from pathlib import Path
 import typer
 
 from destila.cli import app
-from destila.cli.train import CONFIG_OPT, DRY_OPT, OUT_OPT, RESUME_OPT, SET_OPT, print_dry_run, resolve_recipe
+from destila.cli.train import (
+    CONFIG_OPT,
+    DRY_OPT,
+    OUT_OPT,
+    PUSH_OPT,
+    RESUME_OPT,
+    SET_OPT,
+    resolve_recipe,
+    run_recipe,
+)
 
 
 @app.command("distill")
@@ -21,18 +30,10 @@ def distill_command(
     set_: list[str] = SET_OPT,
     resume: bool = RESUME_OPT,
     dry_run: bool = DRY_OPT,
+    push_to_hub: str = PUSH_OPT,
 ) -> None:
     """Distil a teacher into a student: task, prediction-layer, hidden, attention and embedding losses."""
     student = {"preset": student_preset} if student_preset else {"pretrained": model} if model else None
     cfg = resolve_recipe(config, set_, {"teacher": teacher, "student": student, "train.train_data": data,
                                         "train.output_dir": str(out) if out else None}, "distill")
-    if dry_run:
-        print_dry_run(cfg)
-        return
-    from accelerate import PartialState
-
-    from destila.train.recipe import run_distill
-
-    folder = run_distill(cfg, resume=resume)
-    if PartialState().is_main_process:
-        typer.echo(f"student saved to {folder}")
+    run_recipe(cfg, dry_run=dry_run, resume=resume, push_to_hub=push_to_hub, what="student")

@@ -14,6 +14,8 @@ SET_OPT = typer.Option(None, "--set", help="override a recipe field: key.path=va
 RESUME_OPT = typer.Option(False, "--resume", help="continue from the newest checkpoint in the output folder")
 OUT_OPT = typer.Option(None, "--out", help="output folder")
 DRY_OPT = typer.Option(False, "--dry-run", help="run every stage a few steps on tiny stand-in models, offline")
+PUSH_OPT = typer.Option(None, "--push-to-hub", metavar="OWNER/NAME",
+                        help="publish the output folder to this Hub repository when the run ends (the `hub` extra)")
 
 
 def resolve_recipe(config: Path, overrides: list[str] | None, fields: dict, kind: str):
@@ -59,17 +61,32 @@ def train_command(
     set_: list[str] = SET_OPT,
     resume: bool = RESUME_OPT,
     dry_run: bool = DRY_OPT,
+    push_to_hub: str = PUSH_OPT,
 ) -> None:
     """Fine-tune a question-answering model (e.g. a teacher) with the shared training loop."""
     cfg = resolve_recipe(config, set_, {"train.model": model, "train.train_data": data,
                                         "train.output_dir": str(out) if out else None}, "train")
+    run_recipe(cfg, dry_run=dry_run, resume=resume, push_to_hub=push_to_hub, what="model")
+
+
+def run_recipe(cfg, *, dry_run: bool, resume: bool, push_to_hub: str | None, what: str) -> None:
+    """The dry run, or the training run (train or distill) and, on the main process, the push to the Hub."""
     if dry_run:
         print_dry_run(cfg)
         return
+    if push_to_hub:
+        from destila.cli._common import require_extra
+
+        require_extra(f"{'distill' if what == 'student' else 'train'} --push-to-hub", "hub")
     from accelerate import PartialState
 
-    from destila.train.recipe import run_train
+    from destila.config import DistillConfig
+    from destila.train.recipe import run_distill, run_train
 
-    folder = run_train(cfg, resume=resume)
+    folder = (run_distill if isinstance(cfg, DistillConfig) else run_train)(cfg, resume=resume)
     if PartialState().is_main_process:
-        typer.echo(f"model saved to {folder}")
+        typer.echo(f"{what} saved to {folder}")
+        if push_to_hub:
+            from destila.hub import push_folder
+
+            typer.echo(f"pushed to {push_folder(folder, push_to_hub)}")
