@@ -151,8 +151,12 @@ def test_attention_kernel_is_the_faster_one_measured_and_recorded(teacher_dir, q
 
 
 def test_distill_recipe_trains_on_augmented_copies_written_beside_the_run(teacher_dir, qa_file, tmp_path):  # noqa: F811
-    cfg = distill_cfg(teacher_dir, qa_file, tmp_path / "aug", cache=True, max_steps=2, max_train_examples=12)
-    plain = distill_cfg(teacher_dir, qa_file, tmp_path / "plain", cache=True, max_steps=2, max_train_examples=12)
+    from destila.config import StageConfig
+
+    logits_only = [StageConfig(name="kd", loss={"hidden": 0.0, "attention": 0.0, "embedding": 0.0})]
+    cfg = distill_cfg(teacher_dir, qa_file, tmp_path / "aug", stages=logits_only, max_steps=2, max_train_examples=12)
+    plain = distill_cfg(teacher_dir, qa_file, tmp_path / "plain", stages=logits_only, max_steps=2,
+                        max_train_examples=12)
     cfg.augment = {"copies": 2, "augmenters": ["context"], "seed": 3}
     cfg.__post_init__()
     out, base = run_distill(cfg), run_distill(plain)
@@ -162,3 +166,6 @@ def test_distill_recipe_trains_on_augmented_copies_written_beside_the_run(teache
     metrics, base_metrics = (json.loads((p / "metrics.json").read_text()) for p in (out, base))
     assert metrics["train_windows"] > base_metrics["train_windows"]
     assert metrics["augment_seconds"] is not None and base_metrics["augment_seconds"] is None
+    state = json.loads(next((out / "checkpoints").glob("*/destila_state.json")).read_text())
+    labelled = 2 * 4  # two steps of four windows, each labelled by the teacher once
+    assert state["teacher_cache_coverage"] == pytest.approx(labelled / metrics["train_windows"])

@@ -439,8 +439,9 @@ class TrainingRun:
         if self.main:
             self.frozen.save_once(folder.parent)
             save_config(self.recipe, folder / files.RUN_CONFIG)
+            coverage = run.cache.coverage() if run.cache is not None else None
             Checkpoint.write(folder, run.stage, done, run.scheduler.state_dict(), self.state, run.evaluated_at,
-                             self.attention)
+                             self.attention, coverage)
             rotate_checkpoints(self.out, self.cfg.keep_checkpoints)
         self.accelerator.wait_for_everyone()
 

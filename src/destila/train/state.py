@@ -110,7 +110,8 @@ class Checkpoint:
 
     @staticmethod
     def write(folder: Path, stage: Stage, step: int, scheduler: dict, state: RunState,
-              last_eval_step: int | None, attention_implementation: str | None = None) -> None:
+              last_eval_step: int | None, attention_implementation: str | None = None,
+              teacher_cache_coverage: float | None = None) -> None:
         """Write `destila_state.json` into an already saved accelerate state folder (last, to mark it complete)."""
         data = {
             "stage_index": stage.index,
@@ -123,6 +124,7 @@ class Checkpoint:
             "last": state.last.to_dict() if state.last else None,
             "last_eval_step": last_eval_step,
             "attention_implementation": attention_implementation,
+            "teacher_cache_coverage": teacher_cache_coverage,  # share of windows whose teacher logits are on disk
         }
         (folder / files.RUN_STATE).write_text(json.dumps(data, indent=1, default=json_default))
 
