@@ -1,4 +1,4 @@
-"""The package's import graph, read from the source: no cycles, and the layers import downwards only."""
+"""The package's shape, read from the source: no import cycles, layers import downwards only, no overlong function."""
 
 from __future__ import annotations
 
@@ -99,3 +99,17 @@ def test_inference_never_imports_export_and_parity_never_imports_the_exporter():
         if module.startswith("destila.infer"):
             assert not {t for t in targets if t.startswith("destila.export")}, module
     assert "destila.export.exporter" not in graph["destila.export.parity"]
+
+
+MAX_FUNCTION_LINES = 80
+
+
+def test_no_function_is_longer_than_a_screen():
+    too_long = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    too_long.append(f"{path.relative_to(PACKAGE)}:{node.lineno} {node.name} ({lines} lines)")
+    assert not too_long, too_long
