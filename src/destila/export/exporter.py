@@ -152,8 +152,14 @@ def _write_card(out_dir: Path, info: dict) -> None:
     card.write_text(text, encoding="utf-8")
 
 
-def _output_folder(model: str | os.PathLike, out_dir: str | os.PathLike) -> tuple[str, Path]:
-    """The resolved source and the output folder, refusing exports of exports and writes over the source."""
+# What an export writes besides the tokenizer and config: removed from the output folder first, so that it holds
+# the artifact of one export only (a stale graph of another target would be picked up by `auto`).
+_ARTIFACTS = (files.ONNX, files.ONNX + ".data", files.OPENVINO, files.OPENVINO_WEIGHTS, files.EXPORT_INFO, files.PARITY)
+
+
+def output_folder(model: str | os.PathLike, out_dir: str | os.PathLike) -> tuple[str, Path]:
+    """The resolved source and the emptied-of-artifacts output folder, refusing exports of exports and writes over
+    the source."""
     from destila.infer.runners import detect_backend
     from destila.models.hub import resolve_model
 
@@ -167,6 +173,8 @@ def _output_folder(model: str | os.PathLike, out_dir: str | os.PathLike) -> tupl
     if out.resolve() == Path(resolved).expanduser().resolve():
         raise ConfigError("--out must differ from the model folder")
     out.mkdir(parents=True, exist_ok=True)
+    for name in _ARTIFACTS:
+        (out / name).unlink(missing_ok=True)
     return resolved, out
 
 
@@ -180,8 +188,6 @@ def _write_graph(qa, tokenizer, final: Path, options: ExportOptions) -> tuple[li
         if options.optimize:
             graph = Path(tmp) / "optimized.onnx"
             fused = optimize_graph(raw, graph, qa.config)
-        for stale in (final, final.with_name(final.name + ".data")):
-            stale.unlink(missing_ok=True)
         quantization = None
         if options.target == "onnx-int8-dynamic":
             quantization = quantize(graph, final, options)
@@ -199,7 +205,7 @@ def load_source(model: str | os.PathLike, out_dir: str | os.PathLike):
     """(resolved source, output folder, tokenizer, PyTorch model in eval mode) of an export."""
     from destila.models.hub import load_qa_model, load_tokenizer
 
-    resolved, out = _output_folder(model, out_dir)
+    resolved, out = output_folder(model, out_dir)
     return resolved, out, load_tokenizer(resolved), load_qa_model(resolved).eval()
 
 

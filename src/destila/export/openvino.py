@@ -57,8 +57,6 @@ def export_openvino(model: str | os.PathLike, out_dir: str | os.PathLike, option
         spec, windows = calibration_windows(tokenizer, options, inputs)
         ir = quantize_ir(ir, windows)
         quantization = {"mode": "static", "tool": "nncf", "calibration_data": spec, "calibration_windows": len(windows)}
-    for name in (files.OPENVINO, files.OPENVINO_WEIGHTS):
-        (out / name).unlink(missing_ok=True)
     ov.save_model(ir, str(out / files.OPENVINO), compress_to_fp16=False)
     info = {
         "openvino_file": files.OPENVINO,
