@@ -128,8 +128,14 @@ def _percentile_ms(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values) * 1000.0, q)) if values else float("nan")
 
 
+def expand(models: list, backends) -> list[list[tuple[str, str]]]:
+    """The (model, backend) pairs each entry of `models` stands for: a folder under every backend, a
+    (folder, backend) pair under its own backend only."""
+    return [[(str(m[0]), m[1])] if isinstance(m, (tuple, list)) else [(str(m), b) for b in backends] for m in models]
+
+
 def measure_models(
-    models: list[str],
+    models: list,
     dataset,
     *,
     repeats: int = 3,
@@ -151,16 +157,15 @@ def measure_models(
     if repeats < 1:
         raise DestilaError("repeats must be at least 1")
     say = progress or (lambda _msg: None)
-    resolved = [resolve_model(m) for m in models]
-    for name, folder in zip(models, resolved):
+    rows = []
+    for entry, pairs in zip(models, expand(models, backends)):
+        folder = resolve_model(pairs[0][0])
         if Path(folder).is_dir() and model_files_bytes(folder) == 0:
-            raise ModelError(f"model {name!r}: no weights (*.safetensors, model.onnx, openvino_model.xml) in {folder}")
+            raise ModelError(f"model {entry!r}: no weights (*.safetensors, model.onnx, openvino_model.xml) in {folder}")
+        rows += [
+            {"model": m, "folder": folder, "asked_backend": b, "latency_s": [], "throughput_s": []} for m, b in pairs
+        ]
     n_latency = max(1, min(latency_questions, len(dataset.examples)))
-    rows = [
-        {"model": m, "folder": r, "asked_backend": b, "latency_s": [], "throughput_s": []}
-        for m, r in zip(models, resolved)
-        for b in backends
-    ]
     with tempfile.TemporaryDirectory(prefix="destila-bench-") as tmp:
         data_file = Path(tmp) / "questions.json"
         _dataset_file(dataset, data_file)
@@ -206,7 +211,7 @@ def _measure(rows: list[dict], workers: list[Worker], repeats: int, n_latency: i
 
 
 def run_bench(
-    models: list[str],
+    models: list,
     dataset,
     out_dir: str | os.PathLike | None = None,
     *,
@@ -225,7 +230,8 @@ def run_bench(
     backend, models outermost) holds name, model, backend (the runner that ran, `auto` resolved), parameters,
     disk_bytes, memory_bytes, latency_p50_ms, latency_p95_ms, throughput_qps, exact, f1, speedup (throughput /
     the first row's) and latency_speedup. `names` name the models; with several backends each row's name is
-    "NAME (BACKEND)".
+    "NAME (BACKEND)". An entry of `models` may also be a (folder, backend) pair: that folder runs under that
+    backend only.
     """
     started = time.perf_counter()
     raw = measure_models(
@@ -238,11 +244,11 @@ def run_bench(
         backends=backends,
         progress=progress,
     )
-    names = names or _short_names(models)
+    names = names or _short_names([pairs[0][0] for pairs in expand(models, backends)])
     if len(names) != len(models):
         raise DestilaError("give one name per model")
-    labels = [name if len(backends) == 1 else f"{name} ({r['backend']})"
-              for name, r in zip((n for n in names for _ in backends), raw)]
+    per_row = [(name, len(pairs) > 1) for name, pairs in zip(names, expand(models, backends)) for _ in pairs]
+    labels = [f"{name} ({r['backend']})" if several else name for (name, several), r in zip(per_row, raw)]
     rows = []
     for name, r in zip(labels, raw):
         scores = r["scores"]
