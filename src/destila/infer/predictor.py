@@ -31,7 +31,7 @@ from destila.models.inputs import uses_token_type_ids
 _EXAMPLES_PER_CHUNK = 4096  # examples tokenised and batched together (bounds memory on large sets)
 # Windows are padded to a multiple of this many tokens (see Predictor.widths): coarse enough that windows of
 # different questions share batches, fine enough that little is computed on padding.
-PAD_TO_MULTIPLE_OF = 32
+PAD_TO_MULTIPLE_OF = 16
 
 
 def _pairs(args, question, context) -> list[tuple[str, str]]:
