@@ -164,3 +164,27 @@ def test_pipeline_export_section_and_best_student():
     best = best_student(rows)
     assert best["name"] == "student exported" and best["backend"] == "openvino"
     assert best["vs_student"] == 3.0 and best["vs_teacher"] == 9.0
+
+
+def test_the_pipeline_exports_auto_by_default_and_reports_the_fastest_student(tmp_path, tiny_qa_model_dir):
+    import yaml
+
+    from destila import pipeline as pl
+    from test_pipeline import _recipe
+
+    path = _recipe(tmp_path, tiny_qa_model_dir)
+    doc = yaml.safe_load(path.read_text())
+    for part in ("baseline", "trim"):
+        doc.pop(part)
+    doc["export"] = {"parity_max_questions": 8, "min_agreement": 0.0, "max_f1_drop": 100.0, "calibration_questions": 8}
+    doc["bench"]["backends"] = ["openvino-fp32"]
+    path.write_text(yaml.safe_dump(doc))
+    report = pl.run_pipeline(pl.load_pipeline(path), log=lambda m: None)
+    out = tmp_path / "run"
+    info = json.loads((out / "student-export" / "export.json").read_text())
+    assert info["auto"]["chosen"] == info["target"] and info["batch_independent"] is True
+    assert info["quantization"] is None or info["quantization"]["calibration_data"] == "sample"  # train_data
+    best = report["best_student"]
+    assert best["name"] in {"student", "student exported", "student (openvino-fp32)"}
+    assert best["vs_student"] >= 1.0 and best["vs_teacher"] > 0 and best["machine"]
+    assert "Fastest student here" in (out / "report.md").read_text()
