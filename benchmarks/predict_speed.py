@@ -225,8 +225,7 @@ def main() -> None:
         predictor.max_question_len,
     )
     lengths = np.array([len(w) for w in windows.input_ids])
-    sorted_lengths = np.sort(lengths)[::-1]  # (per turn the Predictor sorts only that turn's windows)
-    padded = sum(int(sorted_lengths[lo]) * (hi - lo) for lo, hi in predictor._batches(sorted_lengths))
+    padded = int(predictor.widths(lengths, predictor.max_seq_len).sum())  # each window padded to its own width
     config = predictor.runner.model.config
     useful_flops = float(sum(encoder_flops(config, int(length)) for length in lengths))
     best = {side: min(ts) for side, ts in times.items()}

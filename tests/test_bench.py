@@ -49,7 +49,7 @@ def test_bench_writes_reports_and_plot(tiny_qa_model_dir, tmp_path):
     assert other["f1"] == first["f1"]  # same weights, same questions, same answers
     assert other["speedup"] > 0
     md = (out / "report.md").read_text()
-    assert "| model | parameters |" in md and first["name"] in md and "f1_vs_throughput.png" in md
+    assert "| model | backend | parameters |" in md and first["name"] in md and "f1_vs_throughput.png" in md
     width, height = _png_size(out / "f1_vs_throughput.png")
     assert 600 <= width <= 2000 and 400 <= height <= 1500
     assert 10_000 < (out / "f1_vs_throughput.png").stat().st_size < 1_000_000
@@ -65,3 +65,26 @@ def test_bench_reports_a_broken_model_clearly(tmp_path):
     )
     assert result.exit_code != 0
     assert "roto" in str(result.exception) or "roto" in result.output
+
+
+def test_bench_compares_backends_of_one_model(tiny_qa_model_dir, tmp_path):
+    out = tmp_path / "backends"
+    result = CliRunner().invoke(
+        app,
+        [
+            "bench", "--model", str(tiny_qa_model_dir), "--backend", "torch", "--backend", "openvino-fp32",
+            "--data", "sample", "--max-questions", "6", "--repeats", "1", "--latency-questions", "2",
+            "--threads", "1", "--out", str(out),
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    name = tiny_qa_model_dir.name
+    assert [(r["name"], r["backend"]) for r in report["models"]] == [
+        (f"{name} (torch)", "torch"),
+        (f"{name} (openvino-fp32)", "openvino-fp32"),
+    ]
+    assert report["settings"]["backends"] == ["torch", "openvino-fp32"]
+    torch_row, openvino_row = report["models"]
+    assert openvino_row["f1"] == torch_row["f1"] and openvino_row["speedup"] > 0
+    assert "| backend |" in (out / "report.md").read_text()

@@ -55,7 +55,7 @@ def test_export_folder_is_self_contained(onnx_dir, tiny_qa_model_dir):
     info = json.loads((onnx_dir / "export.json").read_text())
     assert info["int8"] is False and info["inputs"][:2] == ["input_ids", "attention_mask"]
     assert info["parameters"] > 1000
-    assert "## ONNX export" in (onnx_dir / "README.md").read_text()
+    assert "## Export" in (onnx_dir / "README.md").read_text()
     parity = json.loads((onnx_dir / "parity.json").read_text())
     assert parity["passed"] and parity["agreement"] == 1.0 and parity["questions"] == 30
     assert parity["onnx"] == parity["pytorch"]

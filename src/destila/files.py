@@ -1,7 +1,7 @@
 """The names of the files destila reads and writes, in one place.
 
 A model folder is a plain Hugging Face folder (`config.json`, `model.safetensors`, tokenizer files) plus what
-destila adds beside it; an exported folder holds `model.onnx` (and other backends' artifacts) instead of weights.
+destila adds beside it; an exported folder holds `model.onnx` or OpenVINO's `openvino_model.xml` instead of weights.
 """
 
 # Hugging Face model folders
@@ -26,6 +26,8 @@ NULL_ODDS = "null_odds.json"
 
 # Exports (destila export)
 ONNX = "model.onnx"
+OPENVINO = "openvino_model.xml"  # OpenVINO IR: the graph; its weights are the .bin beside it
+OPENVINO_WEIGHTS = "openvino_model.bin"
 EXPORT_INFO = "export.json"
 PARITY = "parity.json"
 

@@ -1,5 +1,6 @@
-"""The main job from one recipe: fine-tune a teacher, distil a student, trim its vocabulary, export it to int8
-ONNX, evaluate and benchmark them side by side, and write a report.
+"""The main job from one recipe: fine-tune a teacher, distil a student, trim its vocabulary, export it (by default
+the fastest batch-independent target on this machine), evaluate and benchmark them side by side, and write a
+report.
 
 Every stage writes its own folder under `output_dir` and, once complete, a `stage.json` inside it; a stage whose
 `stage.json` exists is skipped, so a killed pipeline continues where it stopped (a training stage killed midway
@@ -15,8 +16,8 @@ Recipe (`kind: pipeline`):
     student: {student: {layers: [...]}, loss: {...}, stages: [...], train: {...}}  # a distill recipe body
     baseline: {...}                                # optional: a label-only student of the same shape and budget
     trim: {corpus: [...], keep_top: 0}             # optional vocabulary trimming of the student
-    export: {int8: true}
-    bench: {max_questions: 300, repeats: 2}
+    export: {target: auto}                         # onnx, onnx-int8-static, openvino, openvino-int8, auto, none
+    bench: {max_questions: 300, repeats: 2, backends: [torch-bf16]}   # backends: more rows of the student
     quick: [dotted overrides applied with --quick]
 """
 
@@ -63,8 +64,11 @@ class PipelineConfig:
     student: dict = documented(factory=dict, doc="a distill recipe body: student, loss, stages, train")
     baseline: dict | None = documented(None, "optional label-only student: a distill recipe body (loss: ce only)")
     trim: dict | None = documented(None, "optional {corpus: [...], keep_top: N} vocabulary trimming of the student")
-    export: dict = documented(factory=lambda: {"int8": True}, doc="{int8: bool, parity_max_questions: N}")
-    bench: dict = documented(factory=dict, doc="{max_questions: N, repeats: N, latency_questions: N, batch_size: N}")
+    export: dict = documented(
+        factory=lambda: {"target": "auto"},
+        doc="{target: auto|onnx|onnx-int8-static|openvino|openvino-int8|none, parity_max_questions: N}")
+    bench: dict = documented(factory=dict, doc="{max_questions: N, repeats: N, latency_questions: N, batch_size: N, "
+                                               "backends: [the student's further backends]}")
     augment: dict | None = documented(
         None, "teacher-labelled copies for the student's distillation (an augment section; not for the baseline)")
     quick: list = documented(factory=list, doc="dotted overrides applied by --quick")
@@ -93,8 +97,8 @@ class PipelineConfig:
 
     @property
     def exports(self) -> bool:
-        """Whether the student is exported to ONNX (int8 unless `export.int8` is false and `export.onnx` true)."""
-        return bool(self.export.get("int8", True) or self.export.get("onnx", False))
+        """Whether the student is exported (see `export_target`)."""
+        return export_target(self.export) is not None
 
     def _train_fields(self, body: dict, folder: str) -> dict:
         fields = dict(body or {})
@@ -250,16 +254,16 @@ def run_pipeline(cfg: PipelineConfig, log=print) -> dict:
         runner.stage("trim", trimmed, lambda: _trim(cfg, student_dir, trimmed))
         final_student = trimmed
 
-    int8_dir = None
-    if cfg.exports:
-        int8_dir = out / ("student-int8" if cfg.export.get("int8", True) else "student-onnx")
-        runner.stage("export", int8_dir, lambda: _export(cfg, final_student, int8_dir))
+    export_dir, target = None, export_target(cfg.export)
+    if target is not None:
+        export_dir = out / ("student-int8" if target == "onnx-int8-dynamic" else "student-export")
+        runner.stage("export", export_dir, lambda: _export(cfg, final_student, export_dir))
 
     models = {"teacher": teacher_dir, "student": final_student}
     if baseline_cfg is not None:
         models["label-only student"] = baseline_dir
-    if int8_dir is not None:
-        models["student int8"] = int8_dir
+    if export_dir is not None:
+        models["student int8" if target == "onnx-int8-dynamic" else "student exported"] = export_dir
 
     # One stage per (data set, model): adding a model later evaluates only that model.
     datasets = [cfg.eval_data, *cfg.heldout_data]
@@ -272,7 +276,7 @@ def run_pipeline(cfg: PipelineConfig, log=print) -> dict:
                                               lambda d=data, m=model, f=folder: _evaluate(cfg, m, d, f))
 
     bench_dir = out / "bench"
-    wanted = {name: str(m) for name, m in models.items()}
+    wanted = {name: str(m) for name, m in models.items()} | {"backends": cfg.bench.get("backends", [])}
     if (_done(bench_dir) or {}).get("info", {}).get("compared") != wanted:
         _forget(bench_dir)  # measured on another set of models: measure again, side by side
     bench = runner.stage("bench", bench_dir, lambda: {**_bench(cfg, models, bench_dir), "compared": wanted})
@@ -329,17 +333,30 @@ def _asdict(obj) -> dict:
     return dict(obj) if isinstance(obj, dict) else {"value": str(obj)}
 
 
+def export_target(export: dict) -> str | None:
+    """The export target a recipe's `export:` section asks for; None for no export. `target` decides; without it
+    the older keys do (`int8: true`: dynamic int8, `onnx: true`: fp32 ONNX, `int8: false` alone: no export)."""
+    if "target" in export:
+        return None if export["target"] in (None, "none") else str(export["target"])
+    if export.get("int8"):
+        return "onnx-int8-dynamic"
+    if export.get("onnx"):
+        return "onnx"
+    return None if "int8" in export else "auto"
+
+
 def _export(cfg: PipelineConfig, source: Path, out: Path) -> dict:
-    from destila.export.exporter import export_onnx
     from destila.export.options import ExportOptions
+    from destila.export.targets import export_model
 
     if out.exists():
         shutil.rmtree(out)
-    opts = dict(cfg.export)
-    opts.pop("onnx", None)
-    options = ExportOptions(**{"int8": True, "parity_data": cfg.eval_data, "data_dir": cfg.data_dir,
-                               "threads": cfg.threads, **opts})
-    info = export_onnx(str(source), out, options)
+    opts = {k: v for k, v in cfg.export.items() if k not in ("onnx", "int8", "target")}
+    # Static int8 scales come from the recipe's training questions; parity is checked on its eval set.
+    options = ExportOptions(**{"target": export_target(cfg.export), "parity_data": cfg.eval_data,
+                               "calibration_data": cfg.train_data, "data_dir": cfg.data_dir, "threads": cfg.threads,
+                               **opts})
+    info = export_model(str(source), out, options)
     return {"folder": str(out), **json.loads(json.dumps(info, default=str))}
 
 
@@ -359,14 +376,37 @@ def _evaluate(cfg: PipelineConfig, model: Path, data: str, folder: Path) -> dict
 
 
 def _bench(cfg: PipelineConfig, models: dict[str, Path], folder: Path) -> dict:
+    """Every model on its own backend, then the student on each of `bench.backends`; names the student's fastest
+    row under "best_student"."""
     from destila.bench.measure import run_bench
     from destila.data import load_dataset
 
     opts = dict(cfg.bench)
     dataset = load_dataset(cfg.eval_data, data_dir=cfg.data_dir).head(opts.pop("max_questions", None))
-    result = run_bench([str(m) for m in models.values()], dataset, folder, names=list(models), threads=cfg.threads,
-                       **opts)
-    return json.loads(json.dumps(result, default=str))
+    extra = [str(b) for b in opts.pop("backends", [])]
+    entries = [str(m) for m in models.values()] + [(str(models["student"]), b) for b in extra]
+    names = list(models) + [f"student ({b})" for b in extra]
+    result = run_bench(entries, dataset, folder, names=names, threads=cfg.threads, **opts)
+    result = json.loads(json.dumps(result, default=str))
+    from destila.export.targets import machine
+
+    result["best_student"] = best_student(result["models"])
+    if result["best_student"] is not None:
+        result["best_student"]["machine"] = machine()["cpu"]
+    return result
+
+
+def best_student(rows: list[dict]) -> dict | None:
+    """The student's fastest bench row (any backend, exported or not), with its speed-up over the fp32 student
+    and over the teacher."""
+    by_name = {r["name"]: r for r in rows}
+    students = [r for r in rows if r["name"].startswith("student")]
+    if not students or "teacher" not in by_name or "student" not in by_name:
+        return None
+    best = max(students, key=lambda r: r["throughput_qps"])
+    return {"name": best["name"], "backend": best["backend"], "throughput_qps": best["throughput_qps"],
+            "vs_student": best["throughput_qps"] / by_name["student"]["throughput_qps"],
+            "vs_teacher": best["throughput_qps"] / by_name["teacher"]["throughput_qps"]}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -406,6 +446,7 @@ def build_report(cfg: PipelineConfig, models: dict[str, Path], scores: dict, ben
         "eval_data": cfg.eval_data,
         "heldout_data": cfg.heldout_data,
         "models": table,
+        "best_student": bench.get("best_student"),
         "stages": [r.__dict__ for r in records],
         "total_minutes": round(sum(r.seconds for r in records if not r.skipped) / 60, 2),
         "plot": str(Path(cfg.output_dir) / "bench" / _plot_file()),
@@ -448,6 +489,11 @@ def write_report(report: dict, out: Path) -> None:
             kept = None if s["f1_kept"] is None else 100 * s["f1_kept"]
             line += f" {s['f1']:.2f} | {s['em']:.2f} | {s['f1_es']:.2f} | {_fmt(kept, '.1f')} |"
         lines.append(line)
+    best = report.get("best_student")
+    if best:
+        lines += ["", f"Fastest student here ({best['machine']}): **{best['name']}** on `{best['backend']}`, "
+                  f"{best['throughput_qps']:.1f} q/s: {best['vs_student']:.2f}x the fp32 PyTorch student, "
+                  f"{best['vs_teacher']:.2f}x the teacher."]
     lines += ["", f"Scores: official SQuAD F1/EM and the Spanish variant (es). Speed: `destila bench` on "
               f"{report['eval_data']}, measured side by side in one run.", "",
               f"![F1 vs speed](bench/{_plot_file()})", "", "## Stages", "", "| stage | minutes | |", "|---|---:|---|"]

@@ -1,6 +1,7 @@
-"""Speed, size, memory and quality of several models on the same questions, measured in one run.
+"""Speed, size, memory and quality of several models, or backends of one model, on the same questions in one run.
 
-Each model lives in its own worker process (memory is measured there, as the RSS growth from loading and
+Every (model, backend) pair is measured: `--model A --model B --backend torch --backend openvino` gives four rows.
+Each pair lives in its own worker process (memory is measured there, as the RSS growth from loading and
 running it). Workers take turns: every round runs the latency and throughput passes of each model in
 turn, so slow drifts of the machine (heat, other load) fall on all models alike.
 """
@@ -32,11 +33,11 @@ def model_files_bytes(folder: str | os.PathLike) -> int:
 
 
 def folder_parameters(folder: str | os.PathLike) -> int | None:
-    """Parameters of a model folder without loading it: export.json of an ONNX folder, else the safetensors
-    headers."""
+    """Parameters of a model folder without loading it: export.json of an exported folder, else the ONNX graph's
+    or the safetensors headers."""
     path = Path(folder)
     info = path / files.EXPORT_INFO
-    if (path / files.ONNX).exists() and info.exists():
+    if ((path / files.ONNX).exists() or (path / files.OPENVINO).exists()) and info.exists():
         return int(json.loads(info.read_text(encoding="utf-8"))["parameters"])
     if (path / files.ONNX).exists():
         import onnx
@@ -127,33 +128,44 @@ def _percentile_ms(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values) * 1000.0, q)) if values else float("nan")
 
 
+def expand(models: list, backends) -> list[list[tuple[str, str]]]:
+    """The (model, backend) pairs each entry of `models` stands for: a folder under every backend, a
+    (folder, backend) pair under its own backend only."""
+    return [[(str(m[0]), m[1])] if isinstance(m, (tuple, list)) else [(str(m), b) for b in backends] for m in models]
+
+
 def measure_models(
-    models: list[str],
+    models: list,
     dataset,
     *,
     repeats: int = 3,
     latency_questions: int = 50,
     batch_size: int = 16,
     threads: int | None = None,
-    backend: str = "auto",
+    backends: list[str] | tuple[str, ...] = ("auto",),
     progress=None,
 ) -> list[dict]:
-    """Raw measurements of every model (no scoring); see `run_bench` for the report."""
+    """Raw measurements of every (model, backend) pair, models outermost (no scoring); see `run_bench`."""
     from destila.models.hub import resolve_model
 
     if not models:
         raise DestilaError("bench needs at least one --model")
+    if not backends:
+        raise DestilaError("bench needs at least one --backend")
     if not dataset.examples:
         raise DestilaError(f"dataset {dataset.name!r} holds no questions")
     if repeats < 1:
         raise DestilaError("repeats must be at least 1")
     say = progress or (lambda _msg: None)
-    resolved = [resolve_model(m) for m in models]
-    for name, folder in zip(models, resolved):
+    rows = []
+    for entry, pairs in zip(models, expand(models, backends)):
+        folder = resolve_model(pairs[0][0])
         if Path(folder).is_dir() and model_files_bytes(folder) == 0:
-            raise ModelError(f"model {name!r}: no weights (*.safetensors or model.onnx) in {folder}")
+            raise ModelError(f"model {entry!r}: no weights (*.safetensors, model.onnx, openvino_model.xml) in {folder}")
+        rows += [
+            {"model": m, "folder": folder, "asked_backend": b, "latency_s": [], "throughput_s": []} for m, b in pairs
+        ]
     n_latency = max(1, min(latency_questions, len(dataset.examples)))
-    rows = [{"model": m, "folder": r, "latency_s": [], "throughput_s": []} for m, r in zip(models, resolved)]
     with tempfile.TemporaryDirectory(prefix="destila-bench-") as tmp:
         data_file = Path(tmp) / "questions.json"
         _dataset_file(dataset, data_file)
@@ -162,26 +174,17 @@ def measure_models(
             for row in rows:
                 workers.append(Worker(row["folder"]))
             for row, worker in zip(rows, workers):
-                say(f"loading {row['model']}")
-                row["load_seconds"] = worker.call(
+                say(f"loading {row['model']} ({row['asked_backend']})")
+                loaded = worker.call(
                     op="load",
                     model=row["folder"],
                     data=str(data_file),
                     threads=threads,
                     batch_size=batch_size,
-                    backend=backend,
-                )["load_seconds"]
-            for row, worker in zip(rows, workers):
-                say(f"answering {len(dataset)} questions with {row['model']}")
-                row["scores"] = worker.call(op="quality")["metrics"]
-            for r in range(repeats):
-                for row, worker in zip(rows, workers):
-                    say(f"round {r + 1}/{repeats}: {row['model']}")
-                    row["latency_s"].extend(worker.call(op="latency", questions=n_latency)["seconds"])
-                    row["throughput_s"].append(worker.call(op="throughput")["seconds"])
-            for row, worker in zip(rows, workers):
-                mem = worker.call(op="memory")
-                row["memory"] = mem
+                    backend=row["asked_backend"],
+                )
+                row["load_seconds"], row["backend"] = loaded["load_seconds"], loaded["backend"]
+            _measure(rows, workers, repeats, n_latency, say)
         finally:
             for worker in workers:
                 worker.close()
@@ -193,8 +196,22 @@ def measure_models(
     return rows
 
 
+def _measure(rows: list[dict], workers: list[Worker], repeats: int, n_latency: int, say) -> None:
+    """Quality once, then `repeats` rounds that take every worker in turn, then each worker's memory."""
+    for row, worker in zip(rows, workers):
+        say(f"answering every question with {row['model']} ({row['backend']})")
+        row["scores"] = worker.call(op="quality")["metrics"]
+    for r in range(repeats):
+        for row, worker in zip(rows, workers):
+            say(f"round {r + 1}/{repeats}: {row['model']} ({row['backend']})")
+            row["latency_s"].extend(worker.call(op="latency", questions=n_latency)["seconds"])
+            row["throughput_s"].append(worker.call(op="throughput")["seconds"])
+    for row, worker in zip(rows, workers):
+        row["memory"] = worker.call(op="memory")
+
+
 def run_bench(
-    models: list[str],
+    models: list,
     dataset,
     out_dir: str | os.PathLike | None = None,
     *,
@@ -202,15 +219,19 @@ def run_bench(
     latency_questions: int = 50,
     batch_size: int = 16,
     threads: int | None = None,
-    backend: str = "auto",
+    backends: list[str] | tuple[str, ...] = ("auto",),
     names: list[str] | None = None,
     progress=None,
 ) -> dict:
-    """Measure `models` on `dataset` and (with `out_dir`) write report.json, report.md and f1_vs_speed.png.
+    """Measure every model under every backend on `dataset` and (with `out_dir`) write report.json, report.md
+    and f1_vs_throughput.png.
 
-    Returns {"dataset", "questions", "settings", "models": [row, ...], "files"}; a row holds name, model,
-    parameters, disk_bytes, memory_bytes, latency_p50_ms, latency_p95_ms, throughput_qps, exact, f1,
-    speedup (throughput / the first model's) and latency_speedup.
+    Returns {"dataset", "questions", "settings", "models": [row, ...], "files"}; a row (one per model and
+    backend, models outermost) holds name, model, backend (the runner that ran, `auto` resolved), parameters,
+    disk_bytes, memory_bytes, latency_p50_ms, latency_p95_ms, throughput_qps, exact, f1, speedup (throughput /
+    the first row's) and latency_speedup. `names` name the models; with several backends each row's name is
+    "NAME (BACKEND)". An entry of `models` may also be a (folder, backend) pair: that folder runs under that
+    backend only.
     """
     started = time.perf_counter()
     raw = measure_models(
@@ -220,14 +241,16 @@ def run_bench(
         latency_questions=latency_questions,
         batch_size=batch_size,
         threads=threads,
-        backend=backend,
+        backends=backends,
         progress=progress,
     )
-    names = names or _short_names(models)
+    names = names or _short_names([pairs[0][0] for pairs in expand(models, backends)])
     if len(names) != len(models):
         raise DestilaError("give one name per model")
+    per_row = [(name, len(pairs) > 1) for name, pairs in zip(names, expand(models, backends)) for _ in pairs]
+    labels = [f"{name} ({r['backend']})" if several else name for (name, several), r in zip(per_row, raw)]
     rows = []
-    for name, r in zip(names, raw):
+    for name, r in zip(labels, raw):
         scores = r["scores"]
         official = scores["official"]
         throughputs = [r["questions"] / s for s in r["throughput_s"]]
@@ -236,6 +259,7 @@ def run_bench(
             {
                 "name": name,
                 "model": r["model"],
+                "backend": r["backend"],
                 "parameters": r["parameters"],
                 "disk_bytes": r["disk_bytes"],
                 "memory_bytes": max(0, mem["peak_rss"] - mem["baseline_rss"]),
@@ -266,7 +290,7 @@ def run_bench(
             "latency_questions": raw[0]["latency_questions"],
             "batch_size": batch_size,
             "threads": threads,
-            "backend": backend,
+            "backends": list(backends),
             "cpu_count": os.cpu_count(),
         },
         "models": rows,

@@ -22,15 +22,16 @@ def _params(n: int | None) -> str:
 
 def markdown_table(result: dict) -> str:
     header = (
-        "| model | parameters | disk (MB) | memory (MB) | latency p50 (ms) | latency p95 (ms) "
+        "| model | backend | parameters | disk (MB) | memory (MB) | latency p50 (ms) | latency p95 (ms) "
         "| throughput (q/s) | speedup | EM | F1 |\n"
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
     )
     lines = []
     for r in result["models"]:
         speedup = "—" if r["speedup"] is None else f"{r['speedup']:.2f}x"
         lines.append(
-            f"| {r['name']} | {_params(r['parameters'])} | {_mb(r['disk_bytes'])} | {_mb(r['memory_bytes'])} "
+            f"| {r['name']} | {r['backend']} | {_params(r['parameters'])} | {_mb(r['disk_bytes'])} "
+            f"| {_mb(r['memory_bytes'])} "
             f"| {r['latency_p50_ms']:.1f} | {r['latency_p95_ms']:.1f} | {r['throughput_qps']:.1f} "
             f"| {speedup} | {r['exact']:.2f} | {r['f1']:.2f} |"
         )
@@ -47,7 +48,8 @@ def markdown_report(result: dict) -> str:
         f"{s['repeats']} rounds. Throughput: all questions with batches of {s['batch_size']}, median of "
         f"{s['repeats']} rounds; rounds interleave the models. Memory: peak RSS growth of the model's own "
         f"process from loading to the end of the run. Disk: weight files. Speedup: throughput over the "
-        f"first model's. EM/F1: official SQuAD scores. Threads: {s['threads'] or 'default'} "
+        f"first row's. Backend: the runner that ran the model. EM/F1: official SQuAD scores. "
+        f"Threads: {s['threads'] or 'default'} "
         f"({s['cpu_count']} cores).\n\n"
         + markdown_table(result)
         + f"\n{models}\n\n![F1 against throughput]({PLOT_FILE})\n"

@@ -91,7 +91,7 @@ def main() -> None:
                 )
                 ex = dataset.examples[0]
                 predictor(question=ex.question, context=ex.context)  # warm-up: lazy init, allocator
-                reply({"ok": True, "load_seconds": time.perf_counter() - started})
+                reply({"ok": True, "load_seconds": time.perf_counter() - started, "backend": predictor.runner.name})
             elif op == "quality":
                 result = evaluate(predictor, dataset)
                 reply({"ok": True, "metrics": result.metrics, "seconds": result.seconds})

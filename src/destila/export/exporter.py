@@ -2,7 +2,8 @@
 
 The folder loads wherever a model folder does (`Predictor`, `evaluate`, `answer`, `serve`, `bench`): the
 runner registry sees `model.onnx` and runs it with onnxruntime instead of PyTorch. `export_onnx` also runs the
-other two steps when its options ask for them: int8 weights (`quantize`) and the parity check (`parity`).
+other two steps when its options ask for them: int8 matrix products (`quantize`) and the parity check (`parity`).
+`finish_folder` completes the folder of any target (the OpenVINO one too).
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from pathlib import Path
 
 from destila import files
 from destila.errors import ConfigError, ModelError
-from destila.export.options import ExportOptions, quiet
+from destila.export.calibration import calibration_windows
+from destila.export.options import INT8_TARGETS, TARGETS, ExportOptions, quiet
 from destila.export.parity import check_parity
-from destila.export.quantize import quantize
+from destila.export.quantize import quantize, quantize_static
 from destila.models.inputs import uses_token_type_ids
 
 # Weight files never copied into the exported folder: the ONNX graph replaces them.
@@ -139,19 +141,25 @@ def _write_card(out_dir: Path, info: dict) -> None:
     text = (
         card.read_text(encoding="utf-8") if card.exists() else f"# {info['name']}\n\nExtractive QA model.\n"
     )
-    marker = "\n## ONNX export\n"
-    text = text.split(marker)[0].rstrip() + "\n" + marker
+    marker = "\n## Export\n"
+    text = text.split(marker)[0].split("\n## ONNX export\n")[0].rstrip() + "\n" + marker
     text += (
-        f"\n`{files.ONNX}` exported by destila from `{info['source']}` (opset {info['opset']}, "
-        f"{'int8 dynamic quantisation' if info['int8'] else 'fp32'}, {info['parameters']:,} parameters, "
-        f"{info['onnx_bytes'] / 1e6:.1f} MB). Load the folder with `destila answer|evaluate|serve --model "
-        f"<folder>`; `{files.PARITY}` compares its answers with the PyTorch model's.\n"
+        f"\n`{info['file']}` exported by destila from `{info['source']}` (target {info['target']}: "
+        f"{TARGETS[info['target']]}; {info['parameters']:,} parameters, {info['bytes'] / 1e6:.1f} MB). Load the "
+        f"folder with `destila answer|evaluate|serve --model <folder>`; `{files.PARITY}` compares its answers "
+        "with the PyTorch model's.\n"
     )
     card.write_text(text, encoding="utf-8")
 
 
-def _output_folder(model: str | os.PathLike, out_dir: str | os.PathLike) -> tuple[str, Path]:
-    """The resolved source and the output folder, refusing exports of exports and writes over the source."""
+# What an export writes besides the tokenizer and config: removed from the output folder first, so that it holds
+# the artifact of one export only (a stale graph of another target would be picked up by `auto`).
+_ARTIFACTS = (files.ONNX, files.ONNX + ".data", files.OPENVINO, files.OPENVINO_WEIGHTS, files.EXPORT_INFO, files.PARITY)
+
+
+def output_folder(model: str | os.PathLike, out_dir: str | os.PathLike) -> tuple[str, Path]:
+    """The resolved source and the emptied-of-artifacts output folder, refusing exports of exports and writes over
+    the source."""
     from destila.infer.runners import detect_backend
     from destila.models.hub import resolve_model
 
@@ -165,11 +173,14 @@ def _output_folder(model: str | os.PathLike, out_dir: str | os.PathLike) -> tupl
     if out.resolve() == Path(resolved).expanduser().resolve():
         raise ConfigError("--out must differ from the model folder")
     out.mkdir(parents=True, exist_ok=True)
+    for name in _ARTIFACTS:
+        (out / name).unlink(missing_ok=True)
     return resolved, out
 
 
-def _write_graph(qa, tokenizer, final: Path, options: ExportOptions) -> tuple[list[str], bool]:
-    """Export, fuse and (with `options.int8`) quantise into `final`; returns the input names and whether fused."""
+def _write_graph(qa, tokenizer, final: Path, options: ExportOptions) -> tuple[list[str], bool, dict | None]:
+    """Export, fuse and (int8 targets) quantise into `final`; returns the input names, whether fused, and the
+    quantisation record."""
     with tempfile.TemporaryDirectory(prefix="destila-export-") as tmp:
         raw = Path(tmp) / "raw.onnx"
         inputs = export_graph(qa, tokenizer, raw, opset=options.opset)
@@ -177,60 +188,87 @@ def _write_graph(qa, tokenizer, final: Path, options: ExportOptions) -> tuple[li
         if options.optimize:
             graph = Path(tmp) / "optimized.onnx"
             fused = optimize_graph(raw, graph, qa.config)
-        for stale in (final, final.with_name(final.name + ".data")):
-            stale.unlink(missing_ok=True)
-        if options.int8:
-            quantize(graph, final, options)
+        quantization = None
+        if options.target == "onnx-int8-dynamic":
+            quantization = quantize(graph, final, options)
+        elif options.target == "onnx-int8-static":
+            spec, windows = calibration_windows(tokenizer, options, inputs)
+            quantization = {**quantize_static(graph, final, windows, options), "calibration_data": spec}
         else:
             shutil.copyfile(graph, final)
             if (raw.parent / (raw.name + ".data")).exists():
                 raise ModelError("models over 2 GB are not supported by the single-file export")
-    return inputs, fused
+    return inputs, fused, quantization
 
 
-def export_onnx(model: str | os.PathLike, out_dir: str | os.PathLike, options: ExportOptions | None = None) -> dict:
-    """Write `out_dir` (model.onnx + tokenizer + config + card + export.json [+ parity.json]); returns export.json's
-    record, with the parity report under "parity" when the check ran (`ParityError` when it failed)."""
-    import onnxruntime
-    import torch
-
+def load_source(model: str | os.PathLike, out_dir: str | os.PathLike):
+    """(resolved source, output folder, tokenizer, PyTorch model in eval mode) of an export."""
     from destila.models.hub import load_qa_model, load_tokenizer
 
-    options = options or ExportOptions()
-    resolved, out = _output_folder(model, out_dir)
-    started = time.perf_counter()
-    tokenizer = load_tokenizer(resolved)
-    qa = load_qa_model(resolved).eval()
-    final = out / files.ONNX
-    inputs, fused = _write_graph(qa, tokenizer, final, options)
-    copied = _copy_side_files(Path(resolved), out) if Path(resolved).is_dir() else []
-    tokenizer.save_pretrained(out)
-    qa.config.save_pretrained(out)
+    resolved, out = output_folder(model, out_dir)
+    return resolved, out, load_tokenizer(resolved), load_qa_model(resolved).eval()
+
+
+def finish_folder(model, resolved: str, out: Path, qa, tokenizer, info: dict, options: ExportOptions) -> dict:
+    """Complete an exported folder around its artifact: side files, tokenizer, config, export.json, card, and
+    the parity check when the options ask for it. `info` holds the artifact's own fields; returns export.json's
+    record (with "parity" when checked)."""
     info = {
         "name": Path(str(model)).name or str(model),
         "source": str(model),
+        "target": options.target,
+        "batch_independent": options.target != "onnx-int8-dynamic",
+        **info,
+        "parameters": model_parameters(qa),
+        "architecture": (qa.config.architectures or [type(qa).__name__])[0],
+        "copied_files": _copy_side_files(Path(resolved), out) if Path(resolved).is_dir() else [],
+    }
+    tokenizer.save_pretrained(out)
+    qa.config.save_pretrained(out)
+    write_info(out, info)
+    _write_card(out, {**info, "file": info.get("onnx_file") or info.get("openvino_file"), "bytes": _bytes(info)})
+    if options.parity_data:
+        info["parity"] = check_parity(resolved, out, options)
+    return info
+
+
+def write_info(out: Path, info: dict) -> None:
+    """export.json (without the parity report, which parity.json holds)."""
+    record = {k: v for k, v in info.items() if k != "parity"}
+    (out / files.EXPORT_INFO).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _bytes(info: dict) -> int:
+    return int(info.get("onnx_bytes") or info.get("openvino_bytes") or 0)
+
+
+def export_onnx(model: str | os.PathLike, out_dir: str | os.PathLike, options: ExportOptions | None = None) -> dict:
+    """Write `out_dir` (model.onnx + tokenizer + config + card + export.json [+ parity.json]) for the ONNX targets
+    (onnx, onnx-int8-static, onnx-int8-dynamic); returns export.json's record, with the parity report under
+    "parity" when the check ran (`ParityError` when it failed)."""
+    import onnxruntime
+    import torch
+
+    options = options or ExportOptions()
+    if not options.target.startswith("onnx"):
+        raise ConfigError(f"export_onnx makes the ONNX targets, not {options.target!r}")
+    started = time.perf_counter()
+    resolved, out, tokenizer, qa = load_source(model, out_dir)
+    final = out / files.ONNX
+    inputs, fused, quantization = _write_graph(qa, tokenizer, final, options)
+    info = {
         "onnx_file": files.ONNX,
         "onnx_bytes": final.stat().st_size,
-        "int8": bool(options.int8),
-        "quantization": (
-            {"per_channel": options.per_channel, "reduce_range": options.reduce_range} if options.int8 else None
-        ),
+        "int8": options.target in INT8_TARGETS,
+        "quantization": quantization,
         "opset": int(options.opset),
         "exporter": "torch.onnx (dynamo)",
         "transformer_fusions": fused,
         "inputs": inputs,
         "outputs": ["start_logits", "end_logits"],
         "dynamic_axes": {"0": "batch", "1": "sequence"},
-        "parameters": model_parameters(qa),
-        "architecture": (qa.config.architectures or [type(qa).__name__])[0],
-        "copied_files": copied,
         "torch": torch.__version__,
         "onnxruntime": onnxruntime.__version__,
         "seconds": round(time.perf_counter() - started, 2),
     }
-    (out / files.EXPORT_INFO).write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    _write_card(out, info)
-    del qa
-    if options.parity_data:
-        info["parity"] = check_parity(resolved, out, options)
-    return info
+    return finish_folder(model, resolved, out, qa, tokenizer, info, options)

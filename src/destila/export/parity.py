@@ -23,13 +23,13 @@ class ParityError(DestilaError):
 
 
 def logits_difference(source: str, exported: str | os.PathLike, dataset, windows: int = 8) -> dict:
-    """Largest |ONNX - PyTorch| start/end logit over the real (unpadded) tokens of a few windows."""
+    """Largest |exported - PyTorch| start/end logit over the real (unpadded) tokens of a few windows."""
     from destila.infer.runners import make_runner
     from destila.models.hub import load_tokenizer
 
     tokenizer = load_tokenizer(source)
     torch_runner = make_runner(source, backend="torch")
-    onnx_runner = make_runner(exported, backend="onnx")
+    exported_runner = make_runner(exported)
     examples = dataset.head(windows).examples
     enc = tokenizer(
         [ex.question for ex in examples],
@@ -42,7 +42,7 @@ def logits_difference(source: str, exported: str | os.PathLike, dataset, windows
     ids, mask = (np.asarray(enc[k], dtype=np.int64) for k in ("input_ids", "attention_mask"))
     types = np.asarray(enc["token_type_ids"], dtype=np.int64) if "token_type_ids" in enc else None
     ref_start, ref_end = torch_runner(ids, mask, types)
-    start, end = onnx_runner(ids, mask, types)
+    start, end = exported_runner(ids, mask, types)
     keep = mask.astype(bool)
     return {
         "windows": len(examples),
@@ -57,12 +57,16 @@ def logits_difference(source: str, exported: str | os.PathLike, dataset, windows
 def check_parity(source: str, exported: str | os.PathLike, options: ExportOptions | None = None) -> dict:
     """Answer the same questions with both models; write `parity.json` into `exported`; raise on drift.
 
-    The questions are the first `options.parity_max_questions` of `options.parity_data`; the check fails when
-    fewer than `options.agreement_needed` of the answers are identical or the official F1 falls by more than
-    `options.max_f1_drop` points (`ParityError`, raised after `parity.json` is written).
+    The exported folder runs on the backend `auto` picks for it (`onnx`, `openvino`); parity.json names it under
+    "backend" and holds its scores under that name. The questions are the first `options.parity_max_questions`
+    of `options.parity_data`; the check fails when fewer than `options.agreement_needed` of the answers are
+    identical or the official F1 falls by more than `options.max_f1_drop` points (`ParityError`, raised after
+    `parity.json` is written).
     """
     from destila.data import load_dataset
     from destila.evaluation import evaluate
+    from destila.infer.runners import detect_backend
+    from destila.models.hub import resolve_model
 
     options = options or ExportOptions()
     data = options.parity_data
@@ -71,9 +75,10 @@ def check_parity(source: str, exported: str | os.PathLike, options: ExportOption
     dataset = load_dataset(data, data_dir=options.data_dir).head(options.parity_max_questions)
     if not dataset.examples:
         raise DestilaError(f"parity data {data!r} holds no questions")
+    backend = detect_backend(resolve_model(str(exported)))
     results = {
-        label: evaluate(folder, dataset, backend=backend, threads=options.threads)
-        for label, folder, backend in (("pytorch", source, "torch"), ("onnx", str(exported), "onnx"))
+        label: evaluate(folder, dataset, backend=name, threads=options.threads)
+        for label, folder, name in (("pytorch", source, "torch"), (backend, str(exported), backend))
     }
     report = _report(data, dataset, results, logits_difference(source, exported, dataset), options)
     path = Path(exported, files.PARITY)
@@ -82,9 +87,9 @@ def check_parity(source: str, exported: str | os.PathLike, options: ExportOption
         raise ParityError(
             f"the exported model drifted from the PyTorch model on {report['questions']} questions of {data!r}: "
             f"{report['agreement']:.1%} identical answers (minimum {options.agreement_needed:.1%}), F1 "
-            f"{report['pytorch'].get('f1', 0.0):.2f} -> {report['onnx'].get('f1', 0.0):.2f} "
+            f"{report['pytorch'].get('f1', 0.0):.2f} -> {report[backend].get('f1', 0.0):.2f} "
             f"(drop {report['f1_drop']:.2f}, maximum {options.max_f1_drop:.2f}). See {path}; "
-            "export without --int8, or loosen --min-agreement / --max-f1-drop."
+            "export to a float target (onnx, openvino), or loosen --min-agreement / --max-f1-drop."
         )
     return report
 
@@ -92,17 +97,20 @@ def check_parity(source: str, exported: str | os.PathLike, options: ExportOption
 def _report(data: str, dataset, results: dict, logits: dict, options: ExportOptions) -> dict:
     """parity.json: both models' scores, how many answers agree, the logit gap and the verdict."""
     ids = [ex.id for ex in dataset.examples]
-    ours, theirs = results["pytorch"].predictions, results["onnx"].predictions
+    backend = next(label for label in results if label != "pytorch")
+    ours, theirs = results["pytorch"].predictions, results[backend].predictions
     same = sum(ours.get(i) == theirs.get(i) for i in ids)
     official = {label: result.metrics["official"] for label, result in results.items()}
     agreement = same / len(ids)
-    f1_drop = float(official["pytorch"].get("f1", 0.0)) - float(official["onnx"].get("f1", 0.0))
-    differing = [{"id": i, "pytorch": ours.get(i), "onnx": theirs.get(i)} for i in ids if ours.get(i) != theirs.get(i)]
+    f1_drop = float(official["pytorch"].get("f1", 0.0)) - float(official[backend].get("f1", 0.0))
+    differing = [{"id": i, "pytorch": ours.get(i), backend: theirs.get(i)} for i in ids if ours.get(i) != theirs.get(i)]
     return {
         "data": data,
         "questions": len(ids),
+        "backend": backend,
+        "kind": options.kind,
         "pytorch": official["pytorch"],
-        "onnx": official["onnx"],
+        backend: official[backend],
         "identical_answers": same,
         "agreement": agreement,
         "f1_drop": f1_drop,

@@ -29,6 +29,9 @@ from destila.infer.runners import AUTO, make_runner
 from destila.models.inputs import uses_token_type_ids
 
 _EXAMPLES_PER_CHUNK = 4096  # examples tokenised and batched together (bounds memory on large sets)
+# Windows are padded to a multiple of this many tokens (see Predictor.widths): coarse enough that windows of
+# different questions share batches, fine enough that little is computed on padding.
+PAD_TO_MULTIPLE_OF = 16
 
 
 def _pairs(args, question, context) -> list[tuple[str, str]]:
@@ -84,11 +87,14 @@ class Predictor:
         max_question_len: int = 64,
         max_answer_len: int = 15,
         max_batch_tokens: int | None = 2048,
+        pad_to_multiple_of: int = PAD_TO_MULTIPLE_OF,
     ):
         if batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
         if max_batch_tokens is not None and max_batch_tokens < 1:
             raise ConfigError(f"max_batch_tokens must be at least 1, got {max_batch_tokens}")
+        if pad_to_multiple_of < 1:
+            raise ConfigError(f"pad_to_multiple_of must be at least 1, got {pad_to_multiple_of}")
         if not getattr(tokenizer, "is_fast", False):
             raise ConfigError("the predictor needs a fast tokenizer (character offsets)")
         model_max = getattr(tokenizer, "model_max_length", None)
@@ -98,6 +104,7 @@ class Predictor:
         self.tokenizer = tokenizer
         self.batch_size = batch_size
         self.max_batch_tokens = max_batch_tokens
+        self.pad_to_multiple_of = pad_to_multiple_of
         self.max_seq_len = max_seq_len
         self.doc_stride = doc_stride
         self.max_question_len = max_question_len
@@ -216,7 +223,7 @@ class Predictor:
                     doc_stride,
                     max_question_len,
                 )
-                results = self._run(windows, n_best, max_answer_len, advance)
+                results = self._run(windows, max_seq_len, n_best, max_answer_len, advance)
                 bounds = np.searchsorted(windows.example_index, np.arange(hi - lo + 1))
                 for i in range(hi - lo):
                     out.append(
@@ -261,38 +268,41 @@ class Predictor:
             null_odds[ex.id] = p.null_odds
         return predictions, null_odds
 
-    def _batches(self, sorted_lengths: np.ndarray) -> list[tuple[int, int]]:
-        """Consecutive (lo, hi) ranges of the longest-first windows: at most `batch_size` windows and, padded,
-        at most `max_batch_tokens` tokens (a single window may exceed it). Moderate batches run fastest on a few
-        CPU cores: big enough for efficient matrix products, small enough to stay in cache."""
-        out, lo, n = [], 0, len(sorted_lengths)
+    def widths(self, lengths: np.ndarray, max_seq_len: int) -> np.ndarray:
+        """The width each window is padded to: its length rounded up to a multiple of `pad_to_multiple_of`, at
+        most `max_seq_len`. A window's width depends on the window alone, never on the windows beside it."""
+        step = self.pad_to_multiple_of
+        return np.maximum(lengths, np.minimum(-(-lengths // step) * step, max_seq_len))
+
+    def _batches(self, sorted_widths: np.ndarray) -> list[tuple[int, int]]:
+        """Consecutive (lo, hi) ranges of the widest-first windows: windows of one width only, at most `batch_size`
+        of them and at most `max_batch_tokens` tokens (a single window may exceed it). Moderate batches run fastest
+        on a few CPU cores: big enough for efficient matrix products, small enough to stay in cache."""
+        out, lo, n = [], 0, len(sorted_widths)
         while lo < n:
             hi = min(lo + self.batch_size, n)
             if self.max_batch_tokens is not None:
-                hi = min(hi, lo + max(1, self.max_batch_tokens // max(1, int(sorted_lengths[lo]))))
+                hi = min(hi, lo + max(1, self.max_batch_tokens // max(1, int(sorted_widths[lo]))))
+            hi = lo + int(np.count_nonzero(sorted_widths[lo:hi] == sorted_widths[lo]))
             out.append((lo, hi))
             lo = hi
         return out
 
-    def _run(self, windows: Windows, n_best: int, max_answer_len: int, advance) -> list[WindowResult]:
-        """Run every window through the model, longest first, in dynamically padded batches; keep candidates."""
+    def _run(self, windows: Windows, max_seq_len: int, n_best: int, max_answer_len: int, advance) -> list[WindowResult]:
+        """Run every window through the model, widest first, in batches of equal width; keep candidates.
+
+        Every window is padded to its own width (`widths`) and shares a batch only with windows of that width, so
+        each window is computed exactly as it would be alone: an answer never depends on the other questions of a
+        call (matrix products give each row the same result whatever the batch size; padding does not)."""
         lengths = np.fromiter((len(ids) for ids in windows.input_ids), dtype=np.int64, count=len(windows))
-        order = np.argsort(-lengths, kind="stable")
+        widths = self.widths(lengths, max_seq_len)
+        order = np.argsort(-widths, kind="stable")
         results: list[WindowResult | None] = [None] * len(windows)
-        types = windows.token_type_ids if self.feed_token_types else None
         done_examples = 0
-        for lo, hi in self._batches(lengths[order]):
+        for lo, hi in self._batches(widths[order]):
             rows = order[lo:hi]
-            width = int(lengths[rows].max())
-            ids = np.full((len(rows), width), self.pad_id, dtype=np.int64)
-            mask = np.zeros((len(rows), width), dtype=np.int64)
-            type_ids = np.zeros((len(rows), width), dtype=np.int64) if types is not None else None
-            for j, k in enumerate(rows):
-                n = lengths[k]
-                ids[j, :n] = windows.input_ids[k]
-                mask[j, :n] = 1
-                if type_ids is not None:
-                    type_ids[j, :n] = types[k]
+            width = int(widths[rows[0]])
+            ids, mask, type_ids = self._pad(windows, rows, lengths, width)
             start_logits, end_logits = self.runner(ids, mask, type_ids)
             ctx_pos, ctx_len = windows.ctx_pos[rows], windows.ctx_len[rows]
             positions = np.arange(width)[None, :]
@@ -324,6 +334,20 @@ class Predictor:
             advance(finished - done_examples)
             done_examples = finished
         return results  # type: ignore[return-value]
+
+    def _pad(self, windows: Windows, rows: np.ndarray, lengths: np.ndarray, width: int):
+        """The model inputs of windows `rows`, padded to `width`: ids, mask, and token types when they are fed."""
+        ids = np.full((len(rows), width), self.pad_id, dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        types = windows.token_type_ids if self.feed_token_types else None
+        type_ids = np.zeros((len(rows), width), dtype=np.int64) if types is not None else None
+        for j, k in enumerate(rows):
+            n = lengths[k]
+            ids[j, :n] = windows.input_ids[k]
+            mask[j, :n] = 1
+            if type_ids is not None:
+                type_ids[j, :n] = types[k]
+        return ids, mask, type_ids
 
 
 class _progress:

@@ -86,7 +86,11 @@ def make_runner(folder_or_model, backend: str = AUTO, threads: int | None = None
 
 
 # The built-in backends, in order: later ones are tried first by `auto`.
-from destila.infer.runners import onnx, torch  # noqa: E402
+from destila.infer.runners import onnx, openvino, torch  # noqa: E402
 
 register("torch", torch.holds_weights, torch.load)
+register("torch-bf16", None, torch.load_bf16)
 register("onnx", onnx.holds_graph, onnx.load)
+register("openvino", openvino.holds_ir, openvino.load)
+register("openvino-fp32", None, openvino.load_fp32)
+register("openvino-bf16", None, openvino.load_bf16)

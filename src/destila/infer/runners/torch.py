@@ -1,4 +1,5 @@
-"""The PyTorch backend: a transformers QA model, in inference mode."""
+"""The PyTorch backends: a transformers QA model in inference mode, in fp32 (`torch`) or under bf16 autocast
+(`torch-bf16`, only where the hardware computes bf16 natively: elsewhere it is emulated and slower than fp32)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,15 @@ from pathlib import Path
 import numpy as np
 
 from destila import files
+from destila.errors import ConfigError
 from destila.models.inputs import uses_token_type_ids
 
 
 class TorchRunner:
-    """`runner(input_ids, attention_mask, token_type_ids=None) -> (start_logits, end_logits)` on a PyTorch model."""
+    """`runner(input_ids, attention_mask, token_type_ids=None) -> (start_logits, end_logits)` on a PyTorch model;
+    with `bf16`, under bf16 autocast (matrix products in bf16, normalisations and softmax in fp32)."""
 
-    name = "torch"
-
-    def __init__(self, model, device: str = "cpu", threads: int | None = None):
+    def __init__(self, model, device: str = "cpu", threads: int | None = None, bf16: bool = False):
         import torch
 
         if threads:
@@ -25,6 +26,8 @@ class TorchRunner:
         self.torch = torch
         self.device = torch.device(device)
         self.model = model.eval().to(self.device)
+        self.bf16 = bf16
+        self.name = "torch-bf16" if bf16 else "torch"
         # The config decides; the signature guards models whose forward has no such argument at all.
         self.uses_token_type_ids = uses_token_type_ids(config=model.config) and (
             "token_type_ids" in inspect.signature(self.model.forward).parameters
@@ -32,7 +35,7 @@ class TorchRunner:
 
     def __call__(self, input_ids, attention_mask, token_type_ids=None) -> tuple[np.ndarray, np.ndarray]:
         torch = self.torch
-        with torch.inference_mode():
+        with torch.inference_mode(), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             inputs = {
                 "input_ids": torch.from_numpy(input_ids).to(self.device),
                 "attention_mask": torch.from_numpy(attention_mask).to(self.device),
@@ -48,10 +51,36 @@ def holds_weights(folder: Path) -> bool:
     return (folder / files.WEIGHTS).is_file() or any(folder.glob("*.safetensors"))
 
 
+def native_bf16(device: str = "cpu") -> bool:
+    """Whether `device` computes bf16 natively: a GPU that supports it, a CPU with AVX512-BF16 or AMX."""
+    import torch
+
+    if str(device).startswith("cuda"):
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    from destila.train.precision import cpu_has_native_bf16
+
+    return str(device) == "cpu" and cpu_has_native_bf16()
+
+
 def load(folder_or_model, threads: int | None = None, device: str = "cpu") -> TorchRunner:
-    """A runner over an in-memory QA model, or over the model loaded from a resolved folder or hub id."""
+    """The fp32 runner over an in-memory QA model, or over the model loaded from a resolved folder or hub id."""
+    return TorchRunner(load_model(folder_or_model), device=device, threads=threads)
+
+
+def load_bf16(folder_or_model, threads: int | None = None, device: str = "cpu") -> TorchRunner:
+    """The bf16 autocast runner; refused where bf16 would be emulated (slower than fp32 and no more exact)."""
+    if not native_bf16(device):
+        raise ConfigError(
+            f"backend torch-bf16: {device!r} does not compute bf16 natively (a CPU needs AVX512-BF16 or AMX, a GPU "
+            "bf16 support); use the torch backend"
+        )
+    return TorchRunner(load_model(folder_or_model), device=device, threads=threads, bf16=True)
+
+
+def load_model(folder_or_model):
+    """An in-memory model as is; a resolved folder or hub id loaded (safetensors only, no progress bar)."""
     if not isinstance(folder_or_model, (str, os.PathLike)):
-        return TorchRunner(folder_or_model, device=device, threads=threads)
+        return folder_or_model
     from transformers.utils import logging as hf_logging
 
     from destila.models.hub import load_qa_model
@@ -63,4 +92,4 @@ def load(folder_or_model, threads: int | None = None, device: str = "cpu") -> To
     finally:
         if bars:
             hf_logging.enable_progress_bar()
-    return TorchRunner(model, device=device, threads=threads)
+    return model
