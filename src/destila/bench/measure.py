@@ -210,6 +210,31 @@ def _measure(rows: list[dict], workers: list[Worker], repeats: int, n_latency: i
         row["memory"] = worker.call(op="memory")
 
 
+def _row(name: str, r: dict) -> dict:
+    """One report row from a worker's raw measurements."""
+    official = r["scores"]["official"]
+    throughputs = [r["questions"] / s for s in r["throughput_s"]]
+    mem = r["memory"]
+    return {
+        "name": name,
+        "model": r["model"],
+        "backend": r["backend"],
+        "parameters": r["parameters"],
+        "disk_bytes": r["disk_bytes"],
+        "memory_bytes": max(0, mem["peak_rss"] - mem["baseline_rss"]),
+        "peak_rss_bytes": mem["peak_rss"],
+        "latency_p50_ms": _percentile_ms(r["latency_s"], 50),
+        "latency_p95_ms": _percentile_ms(r["latency_s"], 95),
+        "latency_samples": len(r["latency_s"]),
+        "throughput_qps": float(np.median(throughputs)),
+        "throughput_runs_qps": throughputs,
+        "exact": float(official.get("exact_match", official.get("exact", 0.0))),
+        "f1": float(official.get("f1", 0.0)),
+        "scores": r["scores"],
+        "load_seconds": r["load_seconds"],
+    }
+
+
 def run_bench(
     models: list,
     dataset,
@@ -249,32 +274,7 @@ def run_bench(
         raise DestilaError("give one name per model")
     per_row = [(name, len(pairs) > 1) for name, pairs in zip(names, expand(models, backends)) for _ in pairs]
     labels = [f"{name} ({r['backend']})" if several else name for (name, several), r in zip(per_row, raw)]
-    rows = []
-    for name, r in zip(labels, raw):
-        scores = r["scores"]
-        official = scores["official"]
-        throughputs = [r["questions"] / s for s in r["throughput_s"]]
-        mem = r["memory"]
-        rows.append(
-            {
-                "name": name,
-                "model": r["model"],
-                "backend": r["backend"],
-                "parameters": r["parameters"],
-                "disk_bytes": r["disk_bytes"],
-                "memory_bytes": max(0, mem["peak_rss"] - mem["baseline_rss"]),
-                "peak_rss_bytes": mem["peak_rss"],
-                "latency_p50_ms": _percentile_ms(r["latency_s"], 50),
-                "latency_p95_ms": _percentile_ms(r["latency_s"], 95),
-                "latency_samples": len(r["latency_s"]),
-                "throughput_qps": float(np.median(throughputs)),
-                "throughput_runs_qps": throughputs,
-                "exact": float(official.get("exact_match", official.get("exact", 0.0))),
-                "f1": float(official.get("f1", 0.0)),
-                "scores": scores,
-                "load_seconds": r["load_seconds"],
-            }
-        )
+    rows = [_row(name, r) for name, r in zip(labels, raw)]
     base = rows[0]
     for row in rows:
         row["speedup"] = row["throughput_qps"] / base["throughput_qps"] if base["throughput_qps"] else None

@@ -11,6 +11,41 @@ from destila.cli import app
 from destila.cli._common import require_extra
 from destila.export.options import DEFAULT_OPSET, MIN_AGREEMENT, TARGETS, ExportOptions
 
+TargetOption = Annotated[
+    str,
+    typer.Option(
+        "--target",
+        help="onnx (fp32), onnx-int8-static, openvino, openvino-int8, or auto (each candidate built, checked "
+        "and timed on this machine; the fastest that passes is kept). onnx-int8-dynamic: see --int8.",
+    ),
+]
+Int8Option = Annotated[
+    bool,
+    typer.Option(
+        "--int8",
+        help="Dynamic int8 ONNX (target onnx-int8-dynamic): activations scaled per batch, so an answer can "
+        "change with the questions batched beside it.",
+    ),
+]
+CalibrationOption = Annotated[
+    str | None,
+    typer.Option(
+        "--calibration-data",
+        help="Training questions that fix static int8 scales (default: squad-es-v1.1:dev-small@train, else "
+        "the embedded sample). Never the eval fold.",
+    ),
+]
+AgreementOption = Annotated[
+    float | None,
+    typer.Option(
+        "--min-agreement",
+        min=0.0,
+        max=1.0,
+        help=f"Least share of answers identical to PyTorch's (default {MIN_AGREEMENT['fp32']} fp32, "
+        f"{MIN_AGREEMENT['bf16']} bf16, {MIN_AGREEMENT['int8']} int8).",
+    ),
+]
+
 
 @app.command("export")
 def export_command(
@@ -18,30 +53,9 @@ def export_command(
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Folder to write the graph, tokenizer, config, card.")
     ],
-    target: Annotated[
-        str,
-        typer.Option(
-            "--target",
-            help="onnx (fp32), onnx-int8-static, openvino, openvino-int8, or auto (each candidate built, checked "
-            "and timed on this machine; the fastest that passes is kept). onnx-int8-dynamic: see --int8.",
-        ),
-    ] = "onnx",
-    int8: Annotated[
-        bool,
-        typer.Option(
-            "--int8",
-            help="Dynamic int8 ONNX (target onnx-int8-dynamic): activations scaled per batch, so an answer can "
-            "change with the questions batched beside it.",
-        ),
-    ] = False,
-    calibration_data: Annotated[
-        str | None,
-        typer.Option(
-            "--calibration-data",
-            help="Training questions that fix static int8 scales (default: squad-es-v1.1:dev-small@train, else "
-            "the embedded sample). Never the eval fold.",
-        ),
-    ] = None,
+    target: TargetOption = "onnx",
+    int8: Int8Option = False,
+    calibration_data: CalibrationOption = None,
     calibration_questions: Annotated[
         int, typer.Option("--calibration-questions", min=1, help="Questions calibrated on at most.")
     ] = ExportOptions.calibration_questions,
@@ -52,16 +66,7 @@ def export_command(
     parity_questions: Annotated[
         int, typer.Option("--parity-questions", min=1, help="Questions checked at most.")
     ] = 200,
-    min_agreement: Annotated[
-        float | None,
-        typer.Option(
-            "--min-agreement",
-            min=0.0,
-            max=1.0,
-            help=f"Least share of answers identical to PyTorch's (default {MIN_AGREEMENT['fp32']} fp32, "
-            f"{MIN_AGREEMENT['bf16']} bf16, {MIN_AGREEMENT['int8']} int8).",
-        ),
-    ] = None,
+    min_agreement: AgreementOption = None,
     max_f1_drop: Annotated[
         float, typer.Option("--max-f1-drop", min=0.0, help="Largest allowed F1 drop (points).")
     ] = ExportOptions.max_f1_drop,
