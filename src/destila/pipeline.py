@@ -282,6 +282,7 @@ def run_pipeline(cfg: PipelineConfig, log=print) -> dict:
     bench = runner.stage("bench", bench_dir, lambda: {**_bench(cfg, models, bench_dir), "compared": wanted})
 
     report = build_report(cfg, models, scores, bench, runner.records)
+    report["final_student"] = str(final_student)
     write_report(report, out)
     log(f"report: {out / 'report.md'}")
     return report

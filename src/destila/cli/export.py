@@ -78,9 +78,14 @@ def export_command(
     threads: Annotated[
         int | None, typer.Option("--threads", min=1, help="Threads for the parity check and auto's timing.")
     ] = None,
+    push_to_hub: Annotated[
+        str | None, typer.Option("--push-to-hub", metavar="OWNER/NAME", help="Publish DIR to this Hub repository.")
+    ] = None,
 ) -> None:
     """Export MODEL (dynamic batch and sequence), check its answers against PyTorch, write DIR."""
     require_extra("export", "export")
+    if push_to_hub:
+        require_extra("export --push-to-hub", "hub")
     if target.startswith("openvino"):
         require_extra(f"export --target {target}", "openvino")
     from rich.console import Console
@@ -116,6 +121,10 @@ def export_command(
     parity = info.get("parity")
     if parity:
         _print_parity(console, parity)
+    if push_to_hub:
+        from destila.hub import push_folder
+
+        console.print(f"pushed to {push_folder(out, push_to_hub)}", highlight=False)
 
 
 def _print_auto(console, auto: dict) -> None:

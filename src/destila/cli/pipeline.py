@@ -23,8 +23,11 @@ def pipeline(
         help="when the recipe's data cannot be found or downloaded, run on the embedded sample instead "
         "(trains and scores on the same questions: a trial of the pipeline, not a measure of quality)",
     ),
+    push_to_hub: str | None = typer.Option(
+        None, "--push-to-hub", metavar="OWNER/NAME",
+        help="publish the final student (trimmed, when the recipe trims) to this Hub repository at the end"),
 ) -> None:
-    """Fine-tune the teacher, distil the student, export it to int8 ONNX, evaluate and benchmark all of them,
+    """Fine-tune the teacher, distil the student, export it, evaluate and benchmark all of them,
     and write report.md / report.json with an F1-vs-speed plot. Complete stages are skipped on a rerun."""
     from rich.console import Console
 
@@ -39,6 +42,8 @@ def pipeline(
     if threads is not None:
         overrides.append(f"threads={threads}")
     cfg = load_pipeline(config, overrides, quick=quick)
+    if push_to_hub:
+        require_extra("pipeline --push-to-hub", "hub")
     require_extra("pipeline", "plot")  # the bench stage's plot
     if cfg.exports:
         require_extra("pipeline", "export")
@@ -53,3 +58,7 @@ def pipeline(
     report = run_pipeline(cfg, log=lambda msg: console.print(msg, highlight=False, markup=False))
     console.print((Path(cfg.output_dir) / "report.md").read_text(encoding="utf-8"), highlight=False)
     console.print(f"[bold green]done[/] in {report['total_minutes']:.1f} min: {cfg.output_dir}")
+    if push_to_hub:
+        from destila.hub import push_folder
+
+        console.print(f"pushed to {push_folder(report['final_student'], push_to_hub)}", highlight=False)
