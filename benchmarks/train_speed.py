@@ -179,24 +179,20 @@ def checkout(ref: str, into: Path) -> Path:
 
 
 def table(variants: dict, peaks: dict, length: float, precision: str) -> list[str]:
-    names = list(variants)
-    peak = peaks["bf16" if precision == "bf16" else "fp32"]
-    head = "| step kind | " + " | ".join(f"{n} tokens/s | {n} GFLOP/s | {n} % of peak" for n in names)
-    if len(names) == 2:
-        head += f" | {names[1]} / {names[0]} |"
-    lines = [head, "|---|" + "---:|" * (3 * len(names) + (1 if len(names) == 2 else 0))]
+    """One row per step kind and variant: tokens/s, GFLOP/s, share of the peak, and the ratio to the first variant."""
+    first = next(iter(variants))
+    lines = [f"| step kind | variant | tokens/s | GFLOP/s | % of peak | vs {first} |", "|---|---|---:|---:|---:|---:|"]
     for kind in KINDS:
-        if not all(kind in v for v in variants.values()):
-            continue
-        cells = []
-        for n in names:
-            tps = variants[n][kind]["tokens_per_s"]
+        # Training runs in the run's precision; the Predictor's PyTorch runner in fp32.
+        peak = peaks["bf16" if precision == "bf16" and kind != "predict" else "fp32"]
+        for name, results in variants.items():
+            if kind not in results:
+                continue
+            tps = results[kind]["tokens_per_s"]
             gflops = tps * kind_flops(kind, length) / 1e9
-            cells += [f"{tps:,.0f}", f"{gflops:,.0f}", f"{100 * gflops / peak:.1f}%"]
-        row = f"| {kind} | " + " | ".join(cells)
-        if len(names) == 2:
-            row += f" | {variants[names[1]][kind]['tokens_per_s'] / variants[names[0]][kind]['tokens_per_s']:.2f}x |"
-        lines.append(row)
+            ratio = tps / variants[first][kind]["tokens_per_s"]
+            lines.append(f"| {kind} | {name} | {tps:,.0f} | {gflops:,.0f} | {100 * gflops / peak:.1f}% | "
+                         f"{ratio:.2f}x |")
     return lines
 
 
@@ -217,6 +213,8 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=5, help="steps left out of the measurement at the start")
     ap.add_argument("--kinds", default=",".join(KINDS))
     ap.add_argument("--set", action="append", default=[], help="TrainConfig field=value for the current code only")
+    ap.add_argument("--variant", action="append", default=[],
+                    help="NAME:field=value[,field=value]: one more run of the current code with these settings")
     ap.add_argument("--out", default=str(ROOT / "docs" / "benchmarks" / "train_speed"))
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--work", help=argparse.SUPPRESS)
@@ -238,6 +236,10 @@ def main() -> None:
             variants[f"at {args.baseline}"] = run_variant(f"at {args.baseline}", checkout(args.baseline, Path(tmp)),
                                                           kinds, args.steps, args.warmup, {})
         variants["now"] = run_variant("now", ROOT, kinds, args.steps, args.warmup, extra)
+        for spec in args.variant:
+            name, _, fields = spec.partition(":")
+            settings = {**extra, **{k: yaml.safe_load(v) for k, v in (f.split("=", 1) for f in fields.split(","))}}
+            variants[name] = run_variant(name, ROOT, kinds, args.steps, args.warmup, settings)
     from destila.train.precision import resolve_mixed_precision
 
     precision = resolve_mixed_precision("auto")
@@ -251,8 +253,9 @@ def main() -> None:
         "# Training and prediction speed against the machine's peak",
         "",
         f"CPU: {report['cpu']}, 2 threads, training precision `{precision}` (`mixed_precision: auto`). Matmul peak "
-        f"measured in the same run: fp32 {peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s; fractions "
-        f"are of the {precision if precision == 'bf16' else 'fp32'} peak.",
+        f"measured in the same run: fp32 {peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s; training "
+        f"kinds are a fraction of the {precision if precision == 'bf16' else 'fp32'} peak, prediction (PyTorch "
+        "fp32) of the fp32 peak.",
         "",
         *table(variants, peaks, length, precision),
         "",
