@@ -199,7 +199,8 @@ def test_dry_run_of_the_improved_paper_recipe_passes_offline_quickly(tmp_path):
     assert any(c.startswith("metrics.json has eval scores") for c in checks)  # selected on held-out articles
     assert time.time() - started < 60
     card = (tmp_path / "out" / "README.md").read_text(encoding="utf-8")
-    assert "Scores: the first 8 questions of the 5% of the articles of `sample` held out from training" in card
+    train_data = load_recipe(tmp_path / "out" / "destila_config.yaml").train.train_data  # the stand-in's
+    assert f"Scores: the first 8 questions of the 5% of the articles of `{train_data}` held out from training" in card
 
 
 def test_the_card_says_which_protocol_produced_its_scores():
