@@ -12,7 +12,7 @@ warm-up, fastest of R passes, in questions/s. Beside it: the machine's fp32 and 
 for the demo student whether every answer is the same asked alone as in a batch. Writes
 docs/benchmarks/backends.md and .json.
 
-    DESTILA_DATA_DIR=/work/shared/data .venv/bin/python benchmarks/backends.py --questions 32 --repeats 2
+    DESTILA_DATA_DIR=../shared/data .venv/bin/python benchmarks/backends.py --questions 32 --repeats 2
 """
 
 from __future__ import annotations
@@ -231,7 +231,7 @@ def write_doc(result: dict, out: Path) -> None:
         f"Same answer and span asked alone as in the batch (demo student): {same}. Fractions above 100%: "
         "OpenVINO's kernels outrun the PyTorch matrix product that sets the peak.",
         "",
-        "Reproduce: `DESTILA_DATA_DIR=/work/shared/data .venv/bin/python benchmarks/backends.py`",
+        "Reproduce: `DESTILA_DATA_DIR=../shared/data .venv/bin/python benchmarks/backends.py`",
         "",
     ]
     (out / "backends.md").write_text("\n".join(lines), encoding="utf-8")

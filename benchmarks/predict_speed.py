@@ -9,7 +9,7 @@ Default model: a random-weight BERT of 6 layers, hidden 384, 12 heads, FFN 1536 
 tokenizer (XLM-R SentencePiece, 250,002 pieces) — the size of a distilled e5 student. Speed does not depend on
 the weights; its EM/F1 are near zero. `--model` takes a real folder (e.g. `offline:multilingual-e5-small`).
 
-    DESTILA_DATA_DIR=/work/shared/data .venv/bin/python benchmarks/predict_speed.py
+    DESTILA_DATA_DIR=../shared/data .venv/bin/python benchmarks/predict_speed.py
 Writes docs/benchmarks/predict_speed.md and .json.
 """
 
@@ -358,7 +358,7 @@ def render(r: dict, command: str) -> str:
         "Reproduce:",
         "",
         "```",
-        f"DESTILA_DATA_DIR=/work/shared/data {command}",
+        f"DESTILA_DATA_DIR=../shared/data {command}",
         "```",
         "",
     ]

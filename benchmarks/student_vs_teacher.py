@@ -12,7 +12,7 @@ SQuAD-es files with a target of 50,262 pieces; the corpus is small, so the learn
 and the models' embedding rows past it are never used. Real distilled folders can be added with --real-teacher /
 --real-student; they are measured in the same run.
 
-    DESTILA_DATA_DIR=/work/shared/data .venv/bin/python benchmarks/student_vs_teacher.py --questions 48
+    DESTILA_DATA_DIR=../shared/data .venv/bin/python benchmarks/student_vs_teacher.py --questions 48
 """
 
 from __future__ import annotations
@@ -311,7 +311,7 @@ def write_doc(result: dict, out_dir: Path) -> None:
         "",
         "```",
         (
-            "DESTILA_DATA_DIR=/work/shared/data .venv/bin/python benchmarks/student_vs_teacher.py "
+            "DESTILA_DATA_DIR=../shared/data .venv/bin/python benchmarks/student_vs_teacher.py "
             f"--questions {bench['questions']}"
         ),
         "```",
