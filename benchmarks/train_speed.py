@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -196,16 +195,6 @@ def table(variants: dict, peaks: dict, length: float, precision: str) -> list[st
     return lines
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--baseline", help="git revision to measure side by side (its src/ checked out to a temp folder)")
@@ -240,7 +229,7 @@ def main() -> None:
             name, _, fields = spec.partition(":")
             settings = {**extra, **{k: yaml.safe_load(v) for k, v in (f.split("=", 1) for f in fields.split(","))}}
             variants[name] = run_variant(name, ROOT, kinds, args.steps, args.warmup, settings)
-    from destila.train.precision import resolve_mixed_precision
+    from destila.train.precision import cpu_name, resolve_mixed_precision
 
     precision = resolve_mixed_precision("auto")
     length = 190.0  # mean non-padding window length of the demo's train-fold windows at max_length 256

@@ -84,29 +84,10 @@ def export_auto(model: str | os.PathLike, out_dir: str | os.PathLike, options: E
 
 def machine() -> dict:
     """The CPU auto measured on, and whether it computes bf16 natively (what decides the fastest target)."""
-    from destila.train.precision import cpu_has_native_bf16
+    from destila.train.precision import cpu_flags, cpu_has_native_bf16, cpu_name
 
-    return {"cpu": _cpu_name(), "cores": os.cpu_count(), "native_bf16": cpu_has_native_bf16(),
-            "amx": "amx_bf16" in _cpu_flags(), "platform": platform.platform()}
-
-
-def _cpu_flags() -> set[str]:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return set()
-    line = next((ln for ln in text.splitlines() if ln.startswith("flags")), "flags:")
-    return set(line.split(":", 1)[1].split())
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return {"cpu": cpu_name(), "cores": os.cpu_count(), "native_bf16": cpu_has_native_bf16(),
+            "amx": "amx_bf16" in cpu_flags(), "platform": platform.platform()}
 
 
 def _build(model, folder: Path, options: ExportOptions) -> dict:

@@ -7,6 +7,7 @@ emulated and slower than fp32, so `auto` stays in fp32 there. On a GPU, `auto` t
 from __future__ import annotations
 
 import functools
+import platform
 from pathlib import Path
 
 import torch
@@ -14,18 +15,32 @@ import torch
 CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
-@functools.lru_cache(maxsize=4)
-def cpu_has_native_bf16(cpuinfo: str | Path = "/proc/cpuinfo") -> bool:
-    """True when the CPU advertises bf16 arithmetic (the `flags` line of Linux's cpuinfo; False where unknown)."""
+def _cpuinfo_line(field: str, cpuinfo: str | Path) -> str | None:
+    """The value of the first `field` line of Linux's cpuinfo (None where it cannot be read)."""
     try:
         text = Path(cpuinfo).read_text()
     except OSError:
-        return False
+        return None
     for line in text.splitlines():
-        if line.startswith("flags"):
-            flags = set(line.split(":", 1)[1].split())
-            return any(flag in flags for flag in CPU_BF16_FLAGS)
-    return False
+        if line.startswith(field):
+            return line.split(":", 1)[1].strip()
+    return None
+
+
+def cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> set[str]:
+    """The CPU's feature flags (empty where unknown)."""
+    return set((_cpuinfo_line("flags", cpuinfo) or "").split())
+
+
+def cpu_name(cpuinfo: str | Path = "/proc/cpuinfo") -> str:
+    """The CPU's model name, for the record of a measurement."""
+    return _cpuinfo_line("model name", cpuinfo) or platform.processor() or platform.machine() or "unknown CPU"
+
+
+@functools.lru_cache(maxsize=4)
+def cpu_has_native_bf16(cpuinfo: str | Path = "/proc/cpuinfo") -> bool:
+    """True when the CPU advertises bf16 arithmetic (the `flags` line of Linux's cpuinfo; False where unknown)."""
+    return bool(cpu_flags(cpuinfo) & set(CPU_BF16_FLAGS))
 
 
 def resolve_mixed_precision(setting: str) -> str:
