@@ -23,34 +23,12 @@ from destila.export.calibration import calibration_windows
 from destila.export.options import INT8_TARGETS, TARGETS, ExportOptions, quiet
 from destila.export.parity import check_parity
 from destila.export.quantize import quantize, quantize_static
-from destila.models.inputs import uses_token_type_ids
+from destila.models.inputs import logits_module, uses_token_type_ids
 
 # Weight files never copied into the exported folder: the ONNX graph replaces them.
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".onnx", ".data", ".ckpt", ".h5", ".msgpack")
 _MAX_COPIED_FILE = 20 * 1024 * 1024
 _PROTOBUF_LIMIT = 1_800_000_000  # bytes of fp32 weights one ONNX file holds (protobuf caps a message at 2 GB)
-
-
-class _LogitsOnly:
-    """Wraps a transformers QA model so the exporter sees plain tensors in and (start, end) logits out."""
-
-    @staticmethod
-    def wrap(model):
-        import torch
-
-        class QALogits(torch.nn.Module):
-            def __init__(self, inner):
-                super().__init__()
-                self.inner = inner
-
-            def forward(self, input_ids, attention_mask, token_type_ids=None):
-                kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
-                if token_type_ids is not None:
-                    kwargs["token_type_ids"] = token_type_ids
-                out = self.inner(**kwargs)
-                return out.start_logits, out.end_logits
-
-        return QALogits(model).eval()
 
 
 def model_parameters(model) -> int:
@@ -84,7 +62,7 @@ def export_graph(model, tokenizer, path: Path, opset: int) -> list[str]:
     try:
         with quiet(), contextlib.redirect_stdout(log), torch.no_grad():
             torch.onnx.export(
-                _LogitsOnly.wrap(model),
+                logits_module(model),
                 args,
                 str(path),
                 input_names=names,

@@ -1,4 +1,4 @@
-"""What a QA model takes as input: the one place that decides whether token types are fed."""
+"""What a QA model takes and gives: whether token types are fed, and the logits-only view exporters trace."""
 
 from __future__ import annotations
 
@@ -16,3 +16,37 @@ def uses_token_type_ids(tokenizer=None, config=None) -> bool:
     if config is not None and (getattr(config, "type_vocab_size", 2) or 1) < 2:
         return False
     return tokenizer is not None or config is not None
+
+
+def graph_inputs(input_ids, attention_mask, token_type_ids=None, *, with_types: bool) -> dict:
+    """The int64 arrays an exported graph is fed; with `with_types`, zeros stand in for missing token types (what
+    the PyTorch models assume when none are given)."""
+    import numpy as np
+
+    input_ids = np.asarray(input_ids, dtype=np.int64)
+    feed = {"input_ids": input_ids, "attention_mask": np.asarray(attention_mask, dtype=np.int64)}
+    if with_types:
+        feed["token_type_ids"] = (
+            np.zeros_like(input_ids) if token_type_ids is None else np.asarray(token_type_ids, dtype=np.int64)
+        )
+    return feed
+
+
+def logits_module(model):
+    """`model` (a transformers QA model) wrapped so that plain tensors go in and (start_logits, end_logits) come
+    out, in eval mode: what graph exporters (ONNX, OpenVINO) trace."""
+    import torch
+
+    class QALogits(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids, attention_mask, token_type_ids=None):
+            kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
+            if token_type_ids is not None:
+                kwargs["token_type_ids"] = token_type_ids
+            out = self.inner(**kwargs)
+            return out.start_logits, out.end_logits
+
+    return QALogits(model.eval()).eval()

@@ -9,6 +9,7 @@ import numpy as np
 
 from destila import files
 from destila.errors import ConfigError, ModelError
+from destila.models.inputs import graph_inputs
 
 
 def session_options(threads: int | None = None):
@@ -63,14 +64,7 @@ class OnnxRunner:
         return "token_type_ids" in self.input_names
 
     def __call__(self, input_ids, attention_mask, token_type_ids=None) -> tuple[np.ndarray, np.ndarray]:
-        input_ids = np.asarray(input_ids, dtype=np.int64)
-        feed = {"input_ids": input_ids, "attention_mask": np.asarray(attention_mask, dtype=np.int64)}
-        if self.uses_token_type_ids:
-            feed["token_type_ids"] = (
-                np.zeros_like(input_ids)
-                if token_type_ids is None
-                else np.asarray(token_type_ids, dtype=np.int64)
-            )
+        feed = graph_inputs(input_ids, attention_mask, token_type_ids, with_types=self.uses_token_type_ids)
         start, end = self.session.run(["start_logits", "end_logits"], feed)
         return start, end
 

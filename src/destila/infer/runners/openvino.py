@@ -15,7 +15,7 @@ import numpy as np
 
 from destila import files
 from destila.errors import ConfigError, ModelError
-from destila.models.inputs import uses_token_type_ids
+from destila.models.inputs import graph_inputs, logits_module, uses_token_type_ids
 
 OUTPUTS = ("start_logits", "end_logits")
 PRECISIONS = {"fp32": "f32", "bf16": "bf16"}  # destila's name -> OpenVINO's inference precision hint
@@ -46,18 +46,6 @@ def convert(model):
     ov = _openvino()
     names = ["input_ids", "attention_mask"] + (["token_type_ids"] if uses_token_type_ids(config=model.config) else [])
 
-    class QALogits(torch.nn.Module):
-        def __init__(self, inner):
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, input_ids, attention_mask, token_type_ids=None):
-            kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
-            if token_type_ids is not None:
-                kwargs["token_type_ids"] = token_type_ids
-            out = self.inner(**kwargs)
-            return out.start_logits, out.end_logits
-
     # Two rows, one padded: the trace then keeps the mask arithmetic general instead of folding it away.
     mask = torch.ones(2, 16, dtype=torch.long)
     mask[1, 9:] = 0
@@ -66,7 +54,7 @@ def convert(model):
         example["token_type_ids"] = torch.zeros(2, 16, dtype=torch.long)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the tracer's warnings about shape-dependent Python branches
-        converted = ov.convert_model(QALogits(model.eval()).eval(), example_input=example)
+        converted = ov.convert_model(logits_module(model), example_input=example)
     for port, name in zip(converted.inputs, names):
         port.get_tensor().set_names({name})
     for port, name in zip(converted.outputs, OUTPUTS):
@@ -100,12 +88,7 @@ class OpenVinoRunner:
         return "token_type_ids" in self.input_names
 
     def __call__(self, input_ids, attention_mask, token_type_ids=None) -> tuple[np.ndarray, np.ndarray]:
-        input_ids = np.asarray(input_ids, dtype=np.int64)
-        feed = {"input_ids": input_ids, "attention_mask": np.asarray(attention_mask, dtype=np.int64)}
-        if self.uses_token_type_ids:
-            feed["token_type_ids"] = (
-                np.zeros_like(input_ids) if token_type_ids is None else np.asarray(token_type_ids, dtype=np.int64)
-            )
+        feed = graph_inputs(input_ids, attention_mask, token_type_ids, with_types=self.uses_token_type_ids)
         out = self.compiled(feed)
         return tuple(np.array(out[self.compiled.output(name)], dtype=np.float32) for name in OUTPUTS)
 
