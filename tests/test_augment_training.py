@@ -1,6 +1,7 @@
 """Distilling on originals plus augmented copies: the copies' windows add no cross-entropy, and with the logits cache
 the teacher runs once per window across epochs."""
 
+# ruff: noqa: F811  (test functions take the imported teacher_dir fixture by name)
 from __future__ import annotations
 
 import json
@@ -17,25 +18,9 @@ from destila.train.batches import IGNORED_POSITION, build_train_features, collat
 from destila.train.loop import FrozenTeacher
 from destila.train.recipe import run_distill
 from test_augment import squad_file
-from tiny import build_wordpiece_tokenizer
+from test_train_loop import STUDENT, teacher_dir  # noqa: F401  (the tiny teacher fixture)
 
-STUDENT = {"config": {"num_hidden_layers": 2, "hidden_size": 16, "intermediate_size": 32}}
 WINDOW = {"max_length": 64, "doc_stride": 32, "max_query_length": 16}
-
-
-@pytest.fixture(scope="module")
-def teacher_dir(tmp_path_factory) -> Path:
-    """A 4-layer, 32-wide random BERT QA teacher without dropout."""
-    from transformers import BertConfig, BertForQuestionAnswering
-
-    out = tmp_path_factory.mktemp("teacher")
-    tokenizer = build_wordpiece_tokenizer(out)
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=4, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=128, hidden_dropout_prob=0.0,
-                        attention_probs_dropout_prob=0.0, pad_token_id=tokenizer.pad_token_id)
-    BertForQuestionAnswering(config).save_pretrained(out)
-    return out
 
 
 @pytest.fixture(scope="module")
