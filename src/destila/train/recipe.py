@@ -17,7 +17,7 @@ import shutil
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -152,6 +152,7 @@ class StageRun:
     cache: TeacherLogitsCache | None
     pad_to: int | None
     evaluated_at: int | None  # the step last evaluated (a run resumed at a stage's end was evaluated there)
+    trained: list = field(default_factory=list)  # the parameters the optimiser updates (clipped together)
 
 
 class TrainingRun:
@@ -314,7 +315,8 @@ class TrainingRun:
         masked = stage.loss is None or stage.loss.mask_padding
         pad_to = None if (cfg.dynamic_padding and masked) else cfg.max_length
         return StageRun(stage, steps, start, module, optimizer, scheduler, loss_fn, needs,
-                        self._teacher_cache(loss_fn), pad_to, evaluated_at)
+                        self._teacher_cache(loss_fn), pad_to, evaluated_at,
+                        [p for p in module.parameters() if p.requires_grad])
 
     def _train(self, run: StageRun) -> None:
         """The stage's optimiser steps, each followed by logging, evaluation and checkpointing when due."""
@@ -352,8 +354,7 @@ class TrainingRun:
                 terms = run.module(batch, teacher_out)
                 accelerator.backward(terms["loss"])
                 if accelerator.sync_gradients and self.cfg.max_grad_norm > 0:
-                    params = [p for p in run.module.parameters() if p.requires_grad]
-                    accelerator.clip_grad_norm_(params, self.cfg.max_grad_norm)
+                    accelerator.clip_grad_norm_(run.trained, self.cfg.max_grad_norm)
                 run.optimizer.step()
                 if accelerator.sync_gradients:
                     run.scheduler.step()
