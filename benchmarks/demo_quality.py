@@ -21,39 +21,11 @@ import sys
 import time
 from pathlib import Path
 
+from runlogs import seconds_per_step, total_steps, train_seconds
+
 from destila.pipeline import load_pipeline, run_pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def timed_records(folder: Path) -> list[dict]:
-    """The training-log records of a finished run that carry a step time."""
-    records = [json.loads(line) for line in (folder / "training_log.jsonl").read_text().splitlines() if line]
-    return [r for r in records if r.get("type") == "train" and "seconds_per_step" in r]
-
-
-def seconds_per_step(folder: Path) -> float:
-    """Mean optimiser-step time of a finished run, from its training log (the first record, warm-up, left out)."""
-    times = [r["seconds_per_step"] for r in timed_records(folder)]
-    if len(times) > 1:
-        times = times[1:]
-    if not times:
-        raise SystemExit(f"{folder}: no step times in training_log.jsonl")
-    return sum(times) / len(times)
-
-
-def train_seconds(folder: Path) -> float:
-    """Wall-clock time of a finished run's optimiser steps, from its training log (step counts times step times)."""
-    total, previous = 0.0, 0
-    for r in timed_records(folder):
-        total += (r["global_step"] - previous) * r["seconds_per_step"]
-        previous = r["global_step"]
-    return total
-
-
-def total_steps(folder: Path) -> int:
-    metrics = json.loads((folder / "metrics.json").read_text())
-    return int(sum(metrics["steps"].values()))
 
 
 def reset_baseline(out: Path, steps: int) -> None:

@@ -98,7 +98,8 @@ def test_distillation_loss_decreases_and_every_term_is_logged(teacher_dir, qa_fi
                                   max_steps=12))
     records = [r for r in read_log(out) if r["type"] == "train"]
     assert [r["step"] for r in records] == list(range(1, 13))
-    for key in ("loss", "ce", "kd", "hidden", "attention", "embedding", "lr", "tokens_per_s", "examples_per_s"):
+    for key in ("loss", "ce", "kd", "hidden", "attention", "embedding", "lr", "tokens_per_s", "examples_per_s",
+                "rss_mb"):
         assert all(key in r for r in records), key
     losses = [r["loss"] for r in records]
     assert sum(losses[-3:]) / 3 < 0.97 * sum(losses[:3]) / 3, losses
@@ -226,7 +227,7 @@ def test_resume_after_interruption_gives_the_same_weights(teacher_dir, qa_file, 
     for k in a:
         assert torch.equal(a[k], b[k]), k
     # The log of the resumed run is the uninterrupted run's, step for step (no duplicated steps).
-    strip = ("tokens_per_s", "examples_per_s", "seconds_per_step")
+    strip = ("tokens_per_s", "examples_per_s", "seconds_per_step", "rss_mb")
     log_a = [{k: v for k, v in r.items() if k not in strip} for r in read_log(full)]
     log_b = [{k: v for k, v in r.items() if k not in strip} for r in read_log(resumed)]
     assert log_a == log_b

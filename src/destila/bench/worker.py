@@ -7,36 +7,10 @@ on stdout; anything else the libraries print goes to stderr.
 from __future__ import annotations
 
 import json
-import os
-import resource
 import sys
 import time
 
-
-def _rss_bytes() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def _reset_peak_rss() -> None:
-    """Restart the kernel's peak-RSS count here (Linux >= 4.0), so earlier imports do not set the peak."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        pass
-
-
-def _peak_rss_bytes() -> int:
-    """VmHWM: this process's own peak. (ru_maxrss is not: Linux carries the parent's peak across exec.)"""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+from destila.memory import peak_resident_bytes, reset_peak, resident_bytes
 
 
 def _dataset(path: str):
@@ -73,15 +47,15 @@ def main() -> None:
     from destila.infer.predictor import Predictor
 
     predictor = dataset = None
-    baseline = _rss_bytes()
+    baseline = resident_bytes()
     for line in sys.stdin:
         cmd = json.loads(line)
         try:
             op = cmd["op"]
             if op == "load":
                 dataset = _dataset(cmd["data"])
-                _reset_peak_rss()
-                baseline = _rss_bytes()
+                reset_peak()
+                baseline = resident_bytes()
                 started = time.perf_counter()
                 predictor = Predictor.from_pretrained(
                     cmd["model"],
@@ -108,7 +82,7 @@ def main() -> None:
                 reply({"ok": True, "seconds": time.perf_counter() - started, "questions": len(dataset)})
             elif op == "memory":
                 reply(
-                    {"ok": True, "baseline_rss": baseline, "peak_rss": _peak_rss_bytes(), "rss": _rss_bytes()}
+                    {"ok": True, "baseline_rss": baseline, "peak_rss": peak_resident_bytes(), "rss": resident_bytes()}
                 )
             elif op == "quit":
                 reply({"ok": True})

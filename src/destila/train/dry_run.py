@@ -343,7 +343,7 @@ def _check_output(out: Path, recipe_used, ok) -> None:
     train_records = [r for r in log if r["type"] == "train"]
     terms = sorted({k for r in train_records for k in r} - {"type", "stage", "stage_index", "step", "global_step",
                                                            "epoch", "lr", "tokens_per_s", "examples_per_s",
-                                                           "seconds_per_step"})
+                                                           "seconds_per_step", "rss_mb"})
     ok(f"trained {len(train_records)} logged steps; loss terms logged: {', '.join(terms)}")
     with safe_open(str(out / files.WEIGHTS), "pt") as fh:
         keys = list(fh.keys())

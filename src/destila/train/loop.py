@@ -19,6 +19,7 @@ from destila.distill.functional import task_loss, token_mask
 from destila.distill.losses import DistillationLoss
 from destila.distill.outputs import QAOutputs, run_qa_model
 from destila.errors import ModelError
+from destila.memory import resident_bytes
 
 
 class TrainModule(nn.Module):
@@ -185,6 +186,7 @@ class StepMeter:
             "tokens_per_s": values[-3] / seconds,
             "examples_per_s": values[-2] / seconds,
             "seconds_per_step": seconds / n,
+            "rss_mb": resident_bytes() / 2**20,  # this process's resident memory (the main one's, when several)
         }
 
 

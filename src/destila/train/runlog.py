@@ -59,3 +59,45 @@ class RunLog:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+
+def read_log(folder: Path) -> list[dict]:
+    """The records of a run's training_log.jsonl."""
+    path = Path(folder) / LOG_FILE
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def throughput_drift(records: list[dict], window: int = 100) -> list[dict]:
+    """Per stage: tokens/s over its first and its last `window` optimiser steps, and resident memory after its
+    first epoch and at its end (from the `rss_mb` the loop logs). A steady run has a ratio near 1 and flat memory."""
+    stages: dict[int, list[dict]] = {}
+    for r in records:
+        if r.get("type") == "train" and "tokens_per_s" in r:
+            stages.setdefault(r.get("stage_index", 0), []).append(r)
+    out = []
+    for index, rows in sorted(stages.items()):
+        spans, previous = [], 0  # each record covers the steps since the one before
+        for r in rows:
+            steps = r["step"] - previous
+            previous = r["step"]
+            seconds = steps * r["seconds_per_step"]
+            spans.append((r["step"], seconds, r["tokens_per_s"] * seconds, r))
+        last = spans[-1][0]
+        first = [s for s in spans if s[0] <= window]
+        tail = [s for s in spans if s[0] > last - window]
+        rss_after_epoch = [s[3]["rss_mb"] for s in spans if "rss_mb" in s[3] and s[3].get("epoch", 0) >= 1]
+        out.append({
+            "stage": rows[0].get("stage", str(index)),
+            "steps": last,
+            "first_tokens_per_s": _rate(first),
+            "last_tokens_per_s": _rate(tail),
+            "ratio": _rate(tail) / _rate(first) if _rate(first) else None,
+            "rss_mb_after_first_epoch": rss_after_epoch[0] if rss_after_epoch else None,
+            "rss_mb_end": rss_after_epoch[-1] if rss_after_epoch else None,
+        })
+    return out
+
+
+def _rate(spans: list[tuple]) -> float:
+    seconds = sum(s[1] for s in spans)
+    return sum(s[2] for s in spans) / seconds if seconds else 0.0
