@@ -9,7 +9,7 @@ resumes from its last checkpoint).
 Recipe (`kind: pipeline`):
 
     output_dir: runs/demo
-    train_data: squad-es-v1.1:dev-small@train      # teacher and student learn from this
+    train_data: squad-es-v1.1:dev-small@train      # teacher and student learn from this (a spec or a list)
     eval_data: squad-es-v1.1:dev-small@eval        # scores are reported on this
     heldout_data: [sample]                         # further Spanish sets, never trained or tuned on
     teacher: {model: offline:multilingual-e5-small, train: {TrainConfig fields}}   # or {pretrained: folder}
@@ -39,6 +39,7 @@ from destila.config import (
     check,
     coerce_fields,
     config_from_dict,
+    data_specs,
     documented,
     read_recipe,
 )
@@ -52,7 +53,8 @@ class PipelineConfig:
     """The whole job: which data, how to make the teacher and the student, what to measure."""
 
     output_dir: str = documented("runs/pipeline", "folder holding one sub-folder per stage and the report")
-    train_data: str = documented("squad-es-v1.1:dev-small@train", "training set of the teacher and the student")
+    train_data: str | list = documented(
+        "squad-es-v1.1:dev-small@train", "training set of the teacher and the student (a spec or a list of specs)")
     eval_data: str = documented("squad-es-v1.1:dev-small@eval", "the set every model is scored on")
     heldout_data: list = documented(factory=list, doc="further sets scored but never trained or tuned on")
     data_dir: str | None = documented(None, "local data folder (else DESTILA_DATA_DIR, else download)")
@@ -75,6 +77,7 @@ class PipelineConfig:
 
     def __post_init__(self) -> None:
         coerce_fields(self, "")
+        self.train_data = data_specs(self.train_data, "train_data")
         if isinstance(self.heldout_data, str):
             self.heldout_data = [self.heldout_data]
         check(isinstance(self.heldout_data, list), "heldout_data", "must be a list of data sets", self.heldout_data)
@@ -292,7 +295,8 @@ def check_data(cfg: PipelineConfig) -> None:
     """Load every data set the recipe names (downloading what is missing and allowed); errors say what to pass."""
     from destila.data import load_dataset
 
-    for spec in dict.fromkeys([cfg.train_data, cfg.eval_data, *cfg.heldout_data]):
+    load_dataset(cfg.train_data, data_dir=cfg.data_dir)  # one spec or a list, read as one set
+    for spec in dict.fromkeys([cfg.eval_data, *cfg.heldout_data]):
         load_dataset(spec, data_dir=cfg.data_dir)
 
 

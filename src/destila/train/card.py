@@ -69,7 +69,7 @@ def _summary(kind: str, cfg, train, metrics: dict, student_config, source: str) 
         lines = ["# Spanish extractive QA model fine-tuned with destila", "", f"- **Base model**: `{source}`"]
     windows = f" ({metrics.get('train_windows')} windows)" if metrics.get("train_windows") else ""
     return lines + [
-        f"- **Training data**: `{train.train_data}`{windows}",
+        f"- **Training data**: {_specs(train.train_data)}{windows}{_duplicates(metrics)}",
         f"- **Evaluation data**: `{train.eval_data}`" if train.eval_data else "- **Evaluation data**: none",
         (f"- **Windows**: max length {train.max_length}, stride {train.doc_stride}, question up to "
          f"{train.max_query_length} tokens"),
@@ -129,8 +129,8 @@ def scores_protocol(train, metrics: dict) -> list[str]:
     # Training scores through evaluation.evaluate with the default protocol: the predictor's own answer length.
     longest = inspect.signature(Predictor).parameters["max_answer_len"].default
     if train.validation_fraction:
-        where = (f"the {train.validation_fraction:.0%} of the articles of `{train.train_data}` held out from training "
-                 f"(seed {train.seed})")
+        where = (f"the {train.validation_fraction:.0%} of the articles of {_specs(train.train_data)} held out from "
+                 f"training (seed {train.seed})")
     else:
         where = f"`{train.eval_data}`"
     which = f"the first {train.max_eval_examples} questions" if train.max_eval_examples else "every question"
@@ -167,7 +167,7 @@ def card_metadata(kind: str, cfg, metrics: dict, source: str) -> dict:
     if hub_bases:
         meta["base_model"] = hub_bases[0] if len(hub_bases) == 1 else hub_bases
         meta["base_model_relation"] = "finetune"
-    datasets = [ref["type"] for ref in map(_hub_reference, (train.train_data, train.eval_data)) if ref]
+    datasets = [ref["type"] for ref in _hub_references([*_as_specs(train.train_data), train.eval_data])]
     if datasets:
         meta["datasets"] = list(dict.fromkeys(datasets))
     meta["metrics"] = ["exact_match", "f1"]
@@ -215,6 +215,26 @@ def _hub_reference(spec: str | None) -> dict | None:
         return hub_reference(spec)
     except ConfigError:  # an odd spec the run itself accepted as a path: nothing to cite
         return None
+
+
+def _hub_references(specs: list[str | None]) -> list[dict]:
+    return [ref for ref in map(_hub_reference, specs) if ref]
+
+
+def _as_specs(value) -> list[str]:
+    from destila.data.registry import as_specs
+
+    return as_specs(value)
+
+
+def _specs(value) -> str:
+    """One data spec or a list of them, in code style: `a` + `b`."""
+    return " + ".join(f"`{spec}`" for spec in _as_specs(value))
+
+
+def _duplicates(metrics: dict) -> str:
+    dropped = (metrics.get("train_data") or {}).get("dropped_duplicates")
+    return f"; {dropped} question(s) whose id an earlier source already had left out" if dropped else ""
 
 
 def hub_model_id(name: str) -> str | None:

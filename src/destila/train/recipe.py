@@ -195,10 +195,13 @@ class TrainingRun:
 
         cfg = self.cfg
         with self.accelerator.main_process_first():
-            train_set = load_dataset(cfg.train_data, data_dir=cfg.data_dir)
+            train_set = load_dataset(cfg.train_data, data_dir=cfg.data_dir)  # one spec or a list, read as one set
             eval_set = None
             if cfg.eval_data and not cfg.validation_fraction:
                 eval_set = load_dataset(cfg.eval_data, data_dir=cfg.data_dir)
+        self.train_summary = {"data": train_set.name, "questions": len(train_set),
+                              "unanswerable": train_set.unanswerable,
+                              "dropped_duplicates": train_set.dropped_duplicates}
         if cfg.validation_fraction:
             train_set, eval_set = hold_out_articles(train_set, cfg.validation_fraction, cfg.seed)
         if cfg.strip_questions:
@@ -486,6 +489,7 @@ class TrainingRun:
             "mixed_precision": state.mixed_precision,
             "attention_implementation": self.attention,
             "augment_seconds": getattr(self, "augment_seconds", None),
+            "train_data": self.train_summary,
             "steps": {s["name"]: s["steps"] for s in state.stages},
             "final_train_loss": train_records[-1].get("loss") if train_records else None,
             "runtime_s": round(time.time() - state.started, 1),
