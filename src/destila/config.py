@@ -110,6 +110,9 @@ class TrainConfig:
     validation_fraction: float = documented(
         0.0, "hold out this share of the training articles (never trained on) and select the best checkpoint on "
         "them; eval_data is then not read during training")
+    no_answer_questions: int = documented(
+        1000, "training data with unanswerable questions: the no-answer threshold is chosen on the validation "
+        "questions, else on a seeded sample of this many training questions (never on eval_data)")
     data_dir: str | None = documented(None, "local folder laid out like the upstream data (else DESTILA_DATA_DIR)")
     output_dir: str = documented("runs/destila", "where the final model, logs and checkpoints go")
     max_length: int = documented(384, "tokens per window (question + context + specials)")
@@ -196,6 +199,7 @@ class TrainConfig:
         check(self.log_every > 0, p + "log_every", "must be > 0", self.log_every)
         check(self.keep_checkpoints >= 1, p + "keep_checkpoints", "must be >= 1", self.keep_checkpoints)
         check(self.threads is None or self.threads > 0, p + "threads", "must be > 0", self.threads)
+        check(self.no_answer_questions > 0, p + "no_answer_questions", "must be > 0", self.no_answer_questions)
         for name in ("max_train_examples", "max_eval_examples"):
             value = getattr(self, name)
             check(value is None or value > 0, p + name, "must be > 0", value)

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import yaml
 
+from destila import files
+
 DEFAULT_LICENSE = "apache-2.0"
 USAGE_BEGIN = "<!-- destila:usage -->"
 USAGE_END = "<!-- /destila:usage -->"
@@ -71,6 +73,7 @@ def _summary(kind: str, cfg, train, metrics: dict, student_config, source: str) 
     return lines + [
         f"- **Training data**: {_specs(train.train_data)}{windows}{_duplicates(metrics)}",
         f"- **Evaluation data**: `{train.eval_data}`" if train.eval_data else "- **Evaluation data**: none",
+        *_no_answer(metrics),
         (f"- **Windows**: max length {train.max_length}, stride {train.doc_stride}, question up to "
          f"{train.max_query_length} tokens"),
         (f"- **Optimiser**: AdamW, weight decay {train.weight_decay}, eps {train.adam_eps}, linear schedule, "
@@ -230,6 +233,18 @@ def _as_specs(value) -> list[str]:
 def _specs(value) -> str:
     """One data spec or a list of them, in code style: `a` + `b`."""
     return " + ".join(f"`{spec}`" for spec in _as_specs(value))
+
+
+def _no_answer(metrics: dict) -> list[str]:
+    """The no-answer threshold line (training data with unanswerable questions), else nothing."""
+    record = metrics.get("no_answer")
+    if not record:
+        return []
+    on, has, no = record["chosen_on"], record.get("HasAns_f1"), record.get("NoAns_f1")
+    parts = ", ".join(f"{k} F1 {_fmt(v)}" for k, v in (("HasAns", has), ("NoAns", no)) if v is not None)
+    return [f"- **No answer**: answers \"\" when the null odds exceed {record['threshold']:.4f}, the threshold of best "
+            f"official F1 ({_fmt(record['f1'])}; {parts}) on {on['questions']} {on['kind']} questions, never the "
+            f"eval data (`{files.NO_ANSWER}`; `destila evaluate` on v2.0 data and `destila serve` use it)"]
 
 
 def _duplicates(metrics: dict) -> str:
