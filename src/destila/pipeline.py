@@ -434,9 +434,10 @@ def _score_cell(evaluated: dict, teacher_f1: float) -> dict:
     f1_es, em_es = _f1(metrics, "es")
     cell = {"f1": f1, "em": em, "f1_es": f1_es, "em_es": em_es, "f1_kept": f1 / teacher_f1 if teacher_f1 else None}
     if "HasAns_f1" in metrics["official"] or "NoAns_f1" in metrics["official"]:
-        used = evaluated.get("null_threshold") if evaluated.get("no_answer") else None
+        # a stage recorded before thresholds were stored used 0
+        used = (evaluated.get("null_threshold") or {"value": 0.0})["value"] if evaluated.get("no_answer") else None
         cell.update(has_ans_f1=metrics["official"].get("HasAns_f1"), no_ans_f1=metrics["official"].get("NoAns_f1"),
-                    null_threshold=used["value"] if used else None)
+                    null_threshold=used)
     return cell
 
 
