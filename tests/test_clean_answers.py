@@ -75,6 +75,17 @@ def test_answers_equal_once_trimmed_are_merged_and_ranked_again():
     ]
 
 
+def test_the_empty_answer_keeps_the_rank_a_no_answer_threshold_gave_it():
+    # ranked first by its null score minus a threshold, though a span scores higher
+    answers = [
+        {"score": 0.3, "start": 0, "end": 0, "answer": ""},
+        {"score": 0.4, "start": 40, "end": 45, "answer": "Prado "},
+        {"score": 0.2, "start": 50, "end": 55, "answer": " 1819"},
+    ]
+    assert [a["answer"] for a in clean_answers(answers)] == ["", "Prado", "1819"]
+    assert [a["answer"] for a in clean_answers(answers[1:] + answers[:1])] == ["Prado", "1819", ""]
+
+
 @pytest.fixture(scope="module")
 def sentencepiece_qa_dir(tmp_path_factory, unigram_tokenizer):
     """A tiny random BERT QA model with a SentencePiece tokenizer: its spans begin with the space before a word."""

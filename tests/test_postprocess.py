@@ -121,3 +121,15 @@ def test_null_answer_competes_with_handle_impossible():
     )
     assert [a["answer"] for a in tie.answers] == ["Ebro", ""]  # a tie keeps the span first
     assert tie.text(handle_impossible_answer=True) == "Ebro"
+
+
+def test_a_null_threshold_ranks_the_empty_answer_as_the_text_rule_decides():
+    context, tokens = _tokens()
+    window = _window([3], [4], [0.25], null=0.6)  # null odds 0.35
+    for threshold in (-0.5, 0.0, 0.3, 0.35, 0.4, 1.0):
+        pred = decode_example(context, tokens, [window], top_k=2, handle_impossible_answer=True,
+                              null_threshold=threshold)
+        first = pred.answers[0]["answer"]
+        assert first == pred.text(handle_impossible_answer=True, null_threshold=threshold), threshold
+        assert (first == "") == (threshold < 0.35), threshold
+        assert {a["answer"]: a["score"] for a in pred.answers} == {"Ebro": 0.25, "": pytest.approx(0.6)}

@@ -83,6 +83,17 @@ def check(cond: bool, name: str, message: str, value: Any) -> None:
         raise ConfigError(f"{name} {message}, got {value!r}")
 
 
+def data_specs(value: Any, name: str) -> str | list[str]:
+    """A data setting that takes one spec or a non-empty list of them (YAML `[a, b]`, `--set train_data=[a,b]`);
+    returned as given, every spec a non-empty string."""
+    items = value if isinstance(value, list) else [value]
+    check(bool(items), name, "must name at least one data set", value)
+    for item in items:
+        check(isinstance(item, str | int | float) and not isinstance(item, bool) and str(item) != "", name,
+              "must name a data set (a spec, or a list of specs)", value)
+    return [str(v) for v in value] if isinstance(value, list) else str(value)
+
+
 MIXED_PRECISION = ("no", "fp16", "bf16", "auto")
 ATTENTION_IMPLEMENTATIONS = ("auto", "sdpa", "eager")
 
@@ -92,11 +103,16 @@ class TrainConfig:
     """Everything the training loop needs that is not about distillation (shared by `train` and `distill`)."""
 
     model: str | None = documented(None, "model to fine-tune: folder, hub id or offline:NAME (train only)")
-    train_data: str = documented("squad-es-v1.1:dev-small@train", "training set: registry name, `sample` or a path")
+    train_data: str | list = documented(
+        "squad-es-v1.1:dev-small@train", "training set: a data spec (registry name, `sample`, a path; `#answerable` / "
+        "`#unanswerable` filters), or a list of them read as one set")
     eval_data: str | None = documented(None, "dev set scored during training (best checkpoint by official F1)")
     validation_fraction: float = documented(
         0.0, "hold out this share of the training articles (never trained on) and select the best checkpoint on "
         "them; eval_data is then not read during training")
+    no_answer_questions: int = documented(
+        1000, "training data with unanswerable questions: the no-answer threshold is chosen on the validation "
+        "questions, else on a seeded sample of this many training questions (never on eval_data)")
     data_dir: str | None = documented(None, "local folder laid out like the upstream data (else DESTILA_DATA_DIR)")
     output_dir: str = documented("runs/destila", "where the final model, logs and checkpoints go")
     max_length: int = documented(384, "tokens per window (question + context + specials)")
@@ -183,10 +199,11 @@ class TrainConfig:
         check(self.log_every > 0, p + "log_every", "must be > 0", self.log_every)
         check(self.keep_checkpoints >= 1, p + "keep_checkpoints", "must be >= 1", self.keep_checkpoints)
         check(self.threads is None or self.threads > 0, p + "threads", "must be > 0", self.threads)
+        check(self.no_answer_questions > 0, p + "no_answer_questions", "must be > 0", self.no_answer_questions)
         for name in ("max_train_examples", "max_eval_examples"):
             value = getattr(self, name)
             check(value is None or value > 0, p + name, "must be > 0", value)
-        check(bool(self.train_data), p + "train_data", "must name a data set", self.train_data)
+        self.train_data = data_specs(self.train_data, p + "train_data")
         check(bool(self.output_dir), p + "output_dir", "must name a folder", self.output_dir)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from destila.infer.postprocess import n_candidates
 from destila.infer.predictor import Predictor
 from destila.infer.runners import Runner, make_runner
 from destila.metrics import score
+from destila.no_answer import SEARCH, stored_threshold
 
 
 @dataclass(frozen=True)
@@ -67,19 +69,24 @@ class EvalResult:
     metrics: dict  # destila.metrics.score: {"official": {...}, "es": {...}}
     seconds: float  # answering time (loading excluded)
     protocol: dict | None = None  # Protocol.record: None for the default protocol
+    # when "no answer" competed: {"value": the null-odds threshold, "from": files.NO_ANSWER | "given"}; else None
+    null_threshold: dict | None = None
 
     @property
     def questions_per_second(self) -> float:
         return len(self.dataset) / self.seconds if self.seconds > 0 else float("inf")
 
     def write(self, folder: str | os.PathLike) -> None:
-        """predictions.json, null_odds.json (v2.0 data only) and metrics.json (+ "protocol" unless default)."""
+        """predictions.json, null_odds.json (v2.0 data only) and metrics.json (+ "protocol" unless default, +
+        "null_threshold" when "no answer" competed with a threshold other than 0)."""
         out = Path(folder)
         out.mkdir(parents=True, exist_ok=True)
         _write_json(out / files.PREDICTIONS, self.predictions)
         if self.dataset.version == "2.0":
             _write_json(out / files.NULL_ODDS, self.null_odds)
         metrics = self.metrics if self.protocol is None else {**self.metrics, "protocol": self.protocol}
+        if self.null_threshold is not None and self.null_threshold["value"] != 0.0:
+            metrics = {**metrics, "null_threshold": self.null_threshold}
         _write_json(out / files.METRICS, metrics)
 
 
@@ -94,7 +101,7 @@ def evaluate(
     tokenizer=None,
     protocol: Protocol | None = None,
     handle_impossible_answer: bool | None = None,
-    null_threshold: float = 0.0,
+    null_threshold: float | None = 0.0,
     progress: bool = False,
     **settings,
 ) -> EvalResult:
@@ -103,23 +110,36 @@ def evaluate(
     `settings` go to the `Predictor` built for a folder (`Predictor.from_pretrained`: threads, backend,
     batch_size, max_seq_len, doc_stride, max_question_len, ...) or around a runner or in-memory model; a given
     `Predictor` is used as is. `handle_impossible_answer` defaults to the dataset's version (v2.0: the empty
-    answer wins when its null odds exceed `null_threshold`).
+    answer wins when its null odds exceed `null_threshold`). `null_threshold=None`: the threshold stored in the
+    model folder by its training run (`destila.no_answer`), else 0.
     """
     protocol = protocol or Protocol()
     dataset = dataset.head(protocol.first)
+    handle = dataset.version == "2.0" if handle_impossible_answer is None else handle_impossible_answer
+    threshold = _null_threshold(source, null_threshold) if handle else None
     with _predictor(source, tokenizer, settings) as predictor:
         started = time.perf_counter()
         predictions, null_odds = predictor.predict_dataset(
             dataset,
             progress=progress,
-            handle_impossible_answer=handle_impossible_answer,
-            null_threshold=null_threshold,
+            handle_impossible_answer=handle,
+            null_threshold=threshold["value"] if threshold else 0.0,
             max_answer_len=protocol.max_answer_len,
             n_best=protocol.n_best,
         )
         seconds = time.perf_counter() - started
     metrics = score(dataset, predictions, null_odds if dataset.version == "2.0" else None)
-    return EvalResult(dataset, predictions, null_odds, metrics, seconds, protocol.record(predictor))
+    return EvalResult(dataset, predictions, null_odds, metrics, seconds, protocol.record(predictor), threshold)
+
+
+def _null_threshold(source, given: float | None) -> dict:
+    """{"value", "from"}: the threshold given, else the one stored in the model folder, else 0."""
+    if given is not None:
+        return {"value": float(given), "from": "given"}
+    stored = stored_threshold(source) if isinstance(source, str | os.PathLike) else None
+    if stored is None:
+        return {"value": 0.0, "from": "default"}
+    return {"value": stored, "from": files.NO_ANSWER}
 
 
 @contextlib.contextmanager
@@ -144,3 +164,28 @@ def _predictor(source, tokenizer, settings: dict):
         yield Predictor(make_runner(source, device=device), tokenizer, **settings)
     finally:
         source.train(was_training)
+
+
+def choose_null_threshold(source, dataset: QADataset, *, kind: str, **settings) -> dict:
+    """The no-answer record of a model (`destila.no_answer`): answer `dataset` (training-fold questions, scored as
+    SQuAD v2.0) with every question given its best span and its null odds, take the official best-F1 threshold
+    and score the answers at it. `kind` says what the questions are ("validation" or "train")."""
+    result = evaluate(source, dataset, handle_impossible_answer=False, **settings)
+    official = result.metrics["official"]
+    threshold = float(official["best_f1_thresh"])
+    at = score(result.dataset, result.predictions, result.null_odds, na_prob_thresh=threshold)["official"]
+    all_empty = 100.0 * dataset.unanswerable / len(dataset)
+    if at["f1"] < official["best_f1"] and math.isclose(official["best_f1"], all_empty):
+        # the official sweep reports 0 when answering nothing scores best: the threshold below every null odds
+        threshold = min(result.null_odds.values()) - 1.0
+        at = score(result.dataset, result.predictions, result.null_odds, na_prob_thresh=threshold)["official"]
+    return {
+        "threshold": threshold,
+        "search": SEARCH,
+        "chosen_on": {"kind": kind, "data": dataset.name, "questions": len(dataset),
+                      "unanswerable": dataset.unanswerable},
+        "f1": at["f1"],
+        "exact": at["exact"],
+        "HasAns_f1": at.get("HasAns_f1"),
+        "NoAns_f1": at.get("NoAns_f1"),
+    }

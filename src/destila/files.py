@@ -19,6 +19,9 @@ BEST = "best"
 TEACHER_CACHE = "teacher_cache"
 MODEL_CARD = "README.md"
 AUGMENTED = "augmented_train.json"  # the teacher-labelled copies a distillation trained on
+# The no-answer threshold chosen on training-fold questions (destila.no_answer); the `destila_` prefix carries it
+# into trimmed and exported folders with the other records
+NO_ANSWER = "destila_no_answer.json"
 
 # Evaluation outputs (destila evaluate, the pipeline)
 PREDICTIONS = "predictions.json"

@@ -9,7 +9,7 @@ resumes from its last checkpoint).
 Recipe (`kind: pipeline`):
 
     output_dir: runs/demo
-    train_data: squad-es-v1.1:dev-small@train      # teacher and student learn from this
+    train_data: squad-es-v1.1:dev-small@train      # teacher and student learn from this (a spec or a list)
     eval_data: squad-es-v1.1:dev-small@eval        # scores are reported on this
     heldout_data: [sample]                         # further Spanish sets, never trained or tuned on
     teacher: {model: offline:multilingual-e5-small, train: {TrainConfig fields}}   # or {pretrained: folder}
@@ -39,6 +39,7 @@ from destila.config import (
     check,
     coerce_fields,
     config_from_dict,
+    data_specs,
     documented,
     read_recipe,
 )
@@ -52,14 +53,16 @@ class PipelineConfig:
     """The whole job: which data, how to make the teacher and the student, what to measure."""
 
     output_dir: str = documented("runs/pipeline", "folder holding one sub-folder per stage and the report")
-    train_data: str = documented("squad-es-v1.1:dev-small@train", "training set of the teacher and the student")
+    train_data: str | list = documented(
+        "squad-es-v1.1:dev-small@train", "training set of the teacher and the student (a spec or a list of specs)")
     eval_data: str = documented("squad-es-v1.1:dev-small@eval", "the set every model is scored on")
     heldout_data: list = documented(factory=list, doc="further sets scored but never trained or tuned on")
     data_dir: str | None = documented(None, "local data folder (else DESTILA_DATA_DIR, else download)")
     threads: int | None = documented(None, "torch / onnxruntime threads for every stage")
     max_eval_questions: int | None = documented(None, "score only the first N questions of each set (None: all)")
     no_answer: bool | None = documented(
-        None, "let models answer 'no answer' (None: when the training data is SQuAD v2.0)")
+        None, "let models answer 'no answer' (None: on v2.0 eval data when the training data has unanswerable "
+        "questions, never on v1.1 data), with each model's stored threshold")
     teacher: dict = documented(factory=dict, doc="{model: M, train: {...}} to fine-tune, or {pretrained: folder}")
     student: dict = documented(factory=dict, doc="a distill recipe body: student, loss, stages, train")
     baseline: dict | None = documented(None, "optional label-only student: a distill recipe body (loss: ce only)")
@@ -75,6 +78,7 @@ class PipelineConfig:
 
     def __post_init__(self) -> None:
         coerce_fields(self, "")
+        self.train_data = data_specs(self.train_data, "train_data")
         if isinstance(self.heldout_data, str):
             self.heldout_data = [self.heldout_data]
         check(isinstance(self.heldout_data, list), "heldout_data", "must be a list of data sets", self.heldout_data)
@@ -292,7 +296,8 @@ def check_data(cfg: PipelineConfig) -> None:
     """Load every data set the recipe names (downloading what is missing and allowed); errors say what to pass."""
     from destila.data import load_dataset
 
-    for spec in dict.fromkeys([cfg.train_data, cfg.eval_data, *cfg.heldout_data]):
+    load_dataset(cfg.train_data, data_dir=cfg.data_dir)  # one spec or a list, read as one set
+    for spec in dict.fromkeys([cfg.eval_data, *cfg.heldout_data]):
         load_dataset(spec, data_dir=cfg.data_dir)
 
 
@@ -365,15 +370,17 @@ def _evaluate(cfg: PipelineConfig, model: Path, data: str, folder: Path) -> dict
     from destila.data import load_dataset
     from destila.evaluation import Protocol, evaluate
 
+    dataset = load_dataset(data, data_dir=cfg.data_dir)
     no_answer = cfg.no_answer
-    if no_answer is None:  # a model trained on v1.1 data never learnt to say "no answer"
-        no_answer = load_dataset(cfg.train_data, data_dir=cfg.data_dir).version == "2.0"
-    result = evaluate(str(model), load_dataset(data, data_dir=cfg.data_dir), threads=cfg.threads,
-                      protocol=Protocol(first=cfg.max_eval_questions), handle_impossible_answer=no_answer,
-                      progress=True)
+    if no_answer is None:  # v2.0 data, and models that learnt to say "no answer"; v1.1 data: never (as the paper)
+        no_answer = dataset.version == "2.0" and load_dataset(cfg.train_data, data_dir=cfg.data_dir).unanswerable > 0
+    # the threshold each model's training run chose on training-fold questions (destila.no_answer), else 0
+    result = evaluate(str(model), dataset, threads=cfg.threads, protocol=Protocol(first=cfg.max_eval_questions),
+                      handle_impossible_answer=no_answer, null_threshold=None, progress=True)
     result.write(folder)
     return {"data": data, "model": str(model), "version": result.dataset.version, "no_answer": no_answer,
-            "questions": len(result.dataset), "seconds": round(result.seconds, 2), "metrics": result.metrics}
+            "null_threshold": result.null_threshold, "questions": len(result.dataset),
+            "seconds": round(result.seconds, 2), "metrics": result.metrics}
 
 
 def _bench(cfg: PipelineConfig, models: dict[str, Path], folder: Path) -> dict:
@@ -419,6 +426,21 @@ def _f1(metrics: dict, variant: str) -> tuple[float, float]:
     return float(m["f1"]), float(m.get("exact_match", m.get("exact")))
 
 
+def _score_cell(evaluated: dict, teacher_f1: float) -> dict:
+    """One model's scores on one data set; on v2.0 data also F1 over the answerable (HasAns) and unanswerable
+    (NoAns) questions and the no-answer threshold used (None: "no answer" was off)."""
+    metrics = evaluated["metrics"]
+    f1, em = _f1(metrics, "official")
+    f1_es, em_es = _f1(metrics, "es")
+    cell = {"f1": f1, "em": em, "f1_es": f1_es, "em_es": em_es, "f1_kept": f1 / teacher_f1 if teacher_f1 else None}
+    if "HasAns_f1" in metrics["official"] or "NoAns_f1" in metrics["official"]:
+        # a stage recorded before thresholds were stored used 0
+        used = (evaluated.get("null_threshold") or {"value": 0.0})["value"] if evaluated.get("no_answer") else None
+        cell.update(has_ans_f1=metrics["official"].get("HasAns_f1"), no_ans_f1=metrics["official"].get("NoAns_f1"),
+                    null_threshold=used)
+    return cell
+
+
 def build_report(cfg: PipelineConfig, models: dict[str, Path], scores: dict, bench: dict, records) -> dict:
     rows = {r["name"]: r for r in bench.get("models", [])}
     table = []
@@ -432,11 +454,7 @@ def build_report(cfg: PipelineConfig, models: dict[str, Path], scores: dict, ben
                     "latency_p95_ms", "speedup"):
             row[key] = b.get(key)
         for data, result in scores.items():
-            metrics = result[name]["metrics"]
-            f1, em = _f1(metrics, "official")
-            f1_es, em_es = _f1(metrics, "es")
-            row[data] = {"f1": f1, "em": em, "f1_es": f1_es, "em_es": em_es,
-                         "f1_kept": f1 / teacher_f1[data] if teacher_f1[data] else None}
+            row[data] = _score_cell(result[name], teacher_f1[data])
         table.append(row)
     teacher_params = table[0].get("parameters")
     for row in table:
@@ -474,11 +492,13 @@ def write_report(report: dict, out: Path) -> None:
     (out / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False), "utf-8")
     datasets = [report["eval_data"], *report["heldout_data"]]
     lines = ["# destila pipeline report", ""]
+    v2 = {data for data in datasets if any("has_ans_f1" in row[data] for row in report["models"])}
     header = "| model | parameters | x fewer | q/s | x faster | p50 ms |"
     sep = "|---|---:|---:|---:|---:|---:|"
     for data in datasets:
-        header += f" F1 {data} | EM | F1 es | % of teacher F1 |"
-        sep += "---:|---:|---:|---:|"
+        header += f" F1 {data} | EM | F1 es | % of teacher F1 |" + (" HasAns F1 | NoAns F1 | threshold |"
+                                                                   if data in v2 else "")
+        sep += "---:|---:|---:|---:|" + ("---:|---:|---:|" if data in v2 else "")
     lines += [header, sep]
     for row in report["models"]:
         params = row.get("parameters")
@@ -489,6 +509,9 @@ def write_report(report: dict, out: Path) -> None:
             s = row[data]
             kept = None if s["f1_kept"] is None else 100 * s["f1_kept"]
             line += f" {s['f1']:.2f} | {s['em']:.2f} | {s['f1_es']:.2f} | {_fmt(kept, '.1f')} |"
+            if data in v2:
+                threshold = "off" if s.get("null_threshold") is None else f"{s['null_threshold']:.4g}"
+                line += f" {_fmt(s.get('has_ans_f1'), '.2f')} | {_fmt(s.get('no_ans_f1'), '.2f')} | {threshold} |"
         lines.append(line)
     best = report.get("best_student")
     if best:
@@ -496,8 +519,12 @@ def write_report(report: dict, out: Path) -> None:
                   f"{best['throughput_qps']:.1f} q/s: {best['vs_student']:.2f}x the fp32 PyTorch student, "
                   f"{best['vs_teacher']:.2f}x the teacher."]
     lines += ["", f"Scores: official SQuAD F1/EM and the Spanish variant (es). Speed: `destila bench` on "
-              f"{report['eval_data']}, measured side by side in one run.", "",
-              f"![F1 vs speed](bench/{_plot_file()})", "", "## Stages", "", "| stage | minutes | |", "|---|---:|---|"]
+              f"{report['eval_data']}, measured side by side in one run.", ""]
+    if v2:
+        lines += ["SQuAD v2.0 data: HasAns / NoAns F1 over the answerable / unanswerable questions; a model says "
+                  '"no answer" when its null odds exceed the threshold its training run chose on training-fold '
+                  "questions (`destila_no_answer.json`; off: a model never trained on unanswerable questions).", ""]
+    lines += [f"![F1 vs speed](bench/{_plot_file()})", "", "## Stages", "", "| stage | minutes | |", "|---|---:|---|"]
     for st in report["stages"]:
         lines.append(f"| {st['name']} | {st['seconds'] / 60:.1f} | {'skipped (complete)' if st['skipped'] else ''} |")
     lines += ["", f"Total this run: {report['total_minutes']:.1f} min.", ""]

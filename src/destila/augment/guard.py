@@ -8,6 +8,9 @@ The rule, on the data set's name (as `destila.data.load_dataset` gives it) and i
 - an `hf:` data set must name a split whose name starts with "train";
 - whatever the name, no question may have an id or an article title of the eval fold listed in `folds.json` (read
   from the data folder, else the data cache, when there is one): this is what catches a dev file given by path.
+
+A filter suffix (`#answerable`, `#unanswerable`) does not change the verdict; a list of specs, or a data set
+combined from several (its name joins theirs with " + "), passes only when every one of them does.
 """
 
 from __future__ import annotations
@@ -19,20 +22,22 @@ from pathlib import Path
 
 from destila import paths
 from destila.data.hf import is_hf_spec, parse_hf_spec
-from destila.data.registry import FOLDS_FILE, REGISTRY, cache_root
-from destila.data.types import QADataset
+from destila.data.registry import FOLDS_FILE, REGISTRY, as_specs, cache_root, split_filter
+from destila.data.types import COMBINED, QADataset
 from destila.errors import ConfigError, DataError
 
 # What QADataset.head / hold_out_articles append to a data set's name.
 _NAME_SUFFIX = re.compile(r" \((first \d+|validation: .*)\)$")
 
 
-def check_spec(spec: str) -> None:
-    """Raise ConfigError when a data set's spec or name says it is, or holds, eval or scoring data (checked before
-    reading it)."""
-    reason = _refused_name(_NAME_SUFFIX.sub("", spec))
-    if reason:
-        raise ConfigError(f"augment: {spec}: {reason}; augmentation never reads eval-fold text")
+def check_spec(spec: str | list[str]) -> None:
+    """Raise ConfigError when a data set's spec or name (or any of a list, or of a combined set's sources) says it
+    is, or holds, eval or scoring data (checked before reading it)."""
+    for one in as_specs(spec):
+        for part in _NAME_SUFFIX.sub("", one).split(COMBINED):
+            reason = _refused_name(split_filter(_NAME_SUFFIX.sub("", part))[0])
+            if reason:
+                raise ConfigError(f"augment: {part}: {reason}; augmentation never reads eval-fold text")
 
 
 def check_not_eval(dataset: QADataset, data_dir: str | os.PathLike | None = None) -> None:

@@ -51,9 +51,13 @@ def evaluate_command(
         ),
     ] = None,
     null_threshold: Annotated[
-        float,
-        typer.Option("--null-threshold", help='v2.0 data: answer "" when the null odds exceed this.'),
-    ] = 0.0,
+        float | None,
+        typer.Option(
+            "--null-threshold",
+            help='v2.0 data: answer "" when the null odds exceed this (default: the threshold the model\'s training '
+            "run chose on training-fold questions, destila_no_answer.json, else 0). v1.1 data: never \"\".",
+        ),
+    ] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
 ) -> None:
     """Predict answers for a dataset and write predictions, null odds (v2.0) and official + Spanish scores.
@@ -88,6 +92,10 @@ def _print_table(result, model: str, out: Path) -> None:
     from destila.cli._common import metrics_table
 
     dataset = result.dataset
+    caption = f"{result.questions_per_second:.1f} questions/s; written to {out}"
+    if result.null_threshold is not None:
+        used = result.null_threshold
+        caption = f'"" when the null odds exceed {used["value"]:.4g} ({used["from"]}); ' + caption
     table = metrics_table(f"{model} on {dataset.name} — SQuAD v{dataset.version}, {len(dataset)} questions",
-                          result.metrics, f"{result.questions_per_second:.1f} questions/s; written to {out}")
+                          result.metrics, caption)
     Console().print(table)

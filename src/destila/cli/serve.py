@@ -38,7 +38,9 @@ def serve_command(
     no_answer: Annotated[
         str,
         typer.Option(
-            "--no-answer", help="auto (from the model's metrics), on (SQuAD v2.0: may say no answer), off."
+            "--no-answer",
+            help="auto (on for a model trained with unanswerable questions: its no-answer threshold file, or v2.0 "
+            "metrics), on (may say no answer), off. The model's stored threshold applies whenever it is on.",
         ),
     ] = "auto",
     model_batch: Annotated[

@@ -3,7 +3,9 @@
 A dataset spec is either a file path or `NAME[:SPLIT]`, optionally followed by `@train` or `@eval` to keep one
 fold, e.g. `squad-es-v1.1:dev-small@eval`, `xquad-es`, `sample`, `my_questions.jsonl`; or
 `hf:OWNER/NAME[:CONFIG][@SPLIT]`, a data set read through the `datasets` library (`destila.data.hf`), where
-`@SPLIT` names one of its splits.
+`@SPLIT` names one of its splits. Any spec may end in `#answerable` or `#unanswerable` to keep only those
+questions (`squad-es-v2.0:dev@train#unanswerable`), and a list of specs is read as one data set (`combine`:
+the first source of a question id wins).
 
 Where a named file is looked up, in order:
 
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -39,8 +42,10 @@ import httpx
 
 from destila import paths
 from destila.data import hf, io
-from destila.data.types import QADataset
+from destila.data.types import COMBINED, FILTERS, QADataset, combine
 from destila.errors import ConfigError, DataError
+
+log = logging.getLogger("destila.data")
 
 SQUAD_ES_BASE = "https://raw.githubusercontent.com/ccasimiro88/TranslateAlignRetrieve/master/"
 XQUAD_BASE = "https://raw.githubusercontent.com/google-deepmind/xquad/master/"
@@ -170,11 +175,18 @@ def load_dataset(
     download: bool = True,
 ) -> QADataset:
     """Read a dataset from a path, a registry spec `NAME[:SPLIT][@train|@eval]` or `hf:PATH[:CONFIG][@SPLIT]`,
-    or convert a `datasets.Dataset` / single-split `DatasetDict`.
+    each optionally ending in `#answerable` / `#unanswerable`, or convert a `datasets.Dataset` / single-split
+    `DatasetDict`; a list of those is read into one data set (`destila.data.types.combine`).
 
     `fold` ("train" / "eval") is the same as the `@` suffix; giving both with different values is an error.
     `data_dir` overrides DESTILA_DATA_DIR. With `download=False` (or DESTILA_OFFLINE=1) a missing file is an error.
     """
+    if isinstance(spec, list | tuple):
+        return _load_many(list(spec), data_dir, fold, download)
+    if isinstance(spec, str | os.PathLike):
+        target, keep = split_filter(str(spec))
+        if keep is not None:
+            return load_dataset(target, data_dir=data_dir, fold=fold, download=download).only(keep)
     if hf.is_datasets_object(spec) or (isinstance(spec, str) and hf.is_hf_spec(spec)):
         if fold is not None:
             raise ConfigError(f"dataset {spec!s}: folds are defined for the SQuAD-es dev files only")
@@ -211,6 +223,41 @@ def load_dataset(
     return dataset
 
 
+def _load_many(specs: list, data_dir, fold: str | None, download: bool) -> QADataset:
+    if not specs:
+        raise ConfigError("dataset: an empty list of data sets; give at least one spec")
+    dataset = combine([load_dataset(s, data_dir=data_dir, fold=fold, download=download) for s in specs])
+    if dataset.dropped_duplicates:
+        log.warning("%s: %d question(s) left out, their id already read from an earlier source (the first wins)",
+                    dataset.name, dataset.dropped_duplicates)
+    return dataset
+
+
+def as_specs(value) -> list[str]:
+    """The specs of a data setting that holds one spec or a list of them (`train_data`)."""
+    if value is None:
+        return []
+    return [str(v) for v in value] if isinstance(value, list | tuple) else [str(value)]
+
+
+def describe_specs(value) -> str:
+    """One spec, or a list of them joined as a combined data set's name is (`a + b`)."""
+    return COMBINED.join(as_specs(value))
+
+
+def split_filter(spec: str) -> tuple[str, str | None]:
+    """(the spec without its filter, the filter or None): `squad-es-v2.0:dev@train#unanswerable` ->
+    (`squad-es-v2.0:dev@train`, `unanswerable`). A `#` in an existing path is part of the path."""
+    head, sep, tail = spec.rpartition("#")
+    if not sep or not head or Path(spec).exists():
+        return spec, None
+    if tail in FILTERS:
+        return head, tail
+    if tail and "/" not in tail and "." not in tail:
+        raise ConfigError(f"dataset {spec}: unknown filter {tail!r}; use #{' or #'.join(FILTERS)}")
+    return spec, None
+
+
 def describe() -> list[tuple[str, str, str]]:
     """(name, splits with the default first, description) for every named dataset."""
     rows = []
@@ -224,10 +271,14 @@ def hub_reference(spec: str) -> dict | None:
     """The Hugging Face Hub data set a spec reads, as model-index fields `{"type", "config", "split"}`.
 
     `type` is the Hub id, `config` its configuration or None, `split` the split (with the fold, if any) in the spec's
-    own terms, e.g. "dev-small@eval". None for files, local folders and the packaged sample.
+    own terms, e.g. "dev-small@eval", "dev@train#unanswerable". None for files, local folders and the packaged
+    sample. `hub_references` takes a list of specs too.
     """
+    spec, keep = split_filter(spec)
+    kept = f"#{keep}" if keep else ""
     if hf.is_hf_spec(spec):
         path, config, split = hf.parse_hf_spec(spec)
+        split = f"{split}{kept}" if split or kept else None
         return {"type": path, "config": config, "split": split} if hf.is_hub_id(path) else None
     target, fold = _split_fold(spec)
     name, _, split = target.partition(":")
@@ -235,8 +286,13 @@ def hub_reference(spec: str) -> dict | None:
     if entry is None or entry.hub is None or Path(target).is_file():
         return None
     hub_id, _, config = entry.hub.partition(":")
-    split = (split or entry.default_split) + (f"@{fold}" if fold else "")
+    split = (split or entry.default_split) + (f"@{fold}" if fold else "") + kept
     return {"type": hub_id, "config": config or None, "split": split}
+
+
+def hub_references(value) -> list[dict]:
+    """`hub_reference` of each spec of `value` (one spec or a list) that has one, in order."""
+    return [ref for ref in map(hub_reference, as_specs(value)) if ref is not None]
 
 
 def _names_of_hub_data(spec: str) -> str | None:

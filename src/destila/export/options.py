@@ -41,7 +41,7 @@ class ExportOptions:
     optimize: bool = True  # onnxruntime's offline transformer fusions
     per_channel: bool = True  # int8 scales per output channel (else one per matrix)
     reduce_range: bool = False  # 7-bit int8 weights, for CPUs without VNNI (dynamic int8)
-    calibration_data: str | None = None  # None: CALIBRATION_DATA, the first that loads
+    calibration_data: str | list | None = None  # a spec or a list; None: CALIBRATION_DATA, the first that loads
     calibration_questions: int = 128  # the first window of each of the first N questions calibrates
     parity_data: str | None = "sample"  # held-out questions for the parity check; None skips it
     parity_max_questions: int = 200  # the first N of them are checked

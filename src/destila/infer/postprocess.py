@@ -133,8 +133,11 @@ def decode_example(
     top_k: int = 1,
     handle_impossible_answer: bool = False,
     align_to_words: bool = True,
+    null_threshold: float = 0.0,
 ) -> ExamplePrediction:
-    """Merge the candidates of an example's windows (in window order) into ranked answers."""
+    """Merge the candidates of an example's windows (in window order) into ranked answers. With
+    `handle_impossible_answer` the empty answer is ranked by its null score minus `null_threshold` (its score
+    stays the null score), so that it comes first exactly when `ExamplePrediction.text` gives ""."""
     offsets = tokens.offsets
     first_tok, last_tok = tokens.word_span() if align_to_words else (None, None)
     answers: list[dict] = []
@@ -171,9 +174,10 @@ def decode_example(
         best_text=best["answer"] if best else "",
     )
     ranked = list(answers)
+    null = {"score": null_score, "start": 0, "end": 0, "answer": ""}
     if handle_impossible_answer:
-        ranked.append({"score": null_score, "start": 0, "end": 0, "answer": ""})
-    ranked.sort(key=lambda a: a["score"], reverse=True)
+        ranked.append(null)
+    ranked.sort(key=lambda a: a["score"] - (null_threshold if a is null else 0.0), reverse=True)
     pred.answers = ranked[:top_k]
     return pred
 
@@ -255,12 +259,23 @@ def clean_answer(answer: dict) -> dict:
 
 def clean_answers(answers: list[dict]) -> list[dict]:
     """`clean_answer` on each of a ranked list. Answers that become equal (ignoring case) are merged as the
-    pipeline merges equal spans, scores added and the first one's position kept, then ranked again by score."""
+    pipeline merges equal spans, scores added and the first one's position kept, then ranked again by score; the
+    empty (no-answer) answer keeps its rank among them (a no-answer threshold may have ranked it, not its score)."""
     merged: dict[str, dict] = {}
+    empty_rank = None
     for answer in map(clean_answer, answers):
+        if answer["answer"] == "":
+            if empty_rank is None:
+                empty_rank, empty = len(merged), answer
+            else:
+                empty["score"] += answer["score"]
+            continue
         seen = merged.get(answer["answer"].lower())
         if seen is None:
             merged[answer["answer"].lower()] = answer
         else:
             seen["score"] += answer["score"]
-    return sorted(merged.values(), key=lambda a: a["score"], reverse=True)
+    ranked = sorted(merged.values(), key=lambda a: a["score"], reverse=True)
+    if empty_rank is not None:
+        ranked.insert(empty_rank, empty)
+    return ranked

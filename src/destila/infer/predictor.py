@@ -190,10 +190,13 @@ class Predictor:
         align_to_words: bool = True,
         progress: bool = False,
         n_best: int | None = None,
+        null_threshold: float = 0.0,
     ) -> list[ExamplePrediction]:
         """Predictions for each pair, in order (answers, null score, best span score).
 
-        Each window proposes its `n_best` best spans (default `2 * top_k + 10`, the pipeline's number)."""
+        Each window proposes its `n_best` best spans (default `2 * top_k + 10`, the pipeline's number). With
+        `handle_impossible_answer` the empty answer ranks by its null score minus `null_threshold` (a model's
+        stored no-answer threshold, `destila.no_answer`)."""
         if max_seq_len is None:
             max_seq_len = self.max_seq_len
         if doc_stride is None:
@@ -234,6 +237,7 @@ class Predictor:
                             top_k=top_k,
                             handle_impossible_answer=handle_impossible_answer,
                             align_to_words=align_to_words,
+                            null_threshold=null_threshold,
                         )
                     )
         return out

@@ -26,6 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from destila import __version__, files
 from destila.errors import ConfigError
 from destila.infer.postprocess import clean_answers
+from destila.no_answer import stored_threshold
 from destila.serve.batcher import MicroBatcher, Overloaded
 from destila.serve.parsing import ApiError, ParsedRequest, decode_json, parse_request, read_body
 from destila.serve.schemas import AnswerRequest, Answers, Health, Limits, ModelInfo, Parameters, error_responses
@@ -171,8 +172,11 @@ def create_app(predict_batch: PredictBatch, *, info: dict | None = None, limits:
 
 
 def detect_no_answer(folder: str | os.PathLike) -> bool:
-    """Whether the model was trained/evaluated on SQuAD v2.0-style data (may answer "no answer")."""
+    """Whether the model was trained/evaluated on SQuAD v2.0-style data (may answer "no answer"): its folder holds
+    the no-answer threshold its training run chose (`destila.no_answer`), or its metrics or config say v2.0."""
     path = Path(folder)
+    if (path / files.NO_ANSWER).is_file():
+        return True
     metrics = path / files.METRICS
     if metrics.is_file():
         text = metrics.read_text(encoding="utf-8", errors="replace")
@@ -228,9 +232,10 @@ def model_summary(model: str, folder: str | os.PathLike, backend: str) -> dict:
     return info
 
 
-def predictor_batch_fn(predictor, handle_impossible_answer: bool) -> PredictBatch:
+def predictor_batch_fn(predictor, handle_impossible_answer: bool, null_threshold: float = 0.0) -> PredictBatch:
     """Adapts the Predictor to `predict_batch(questions, contexts, options)` (one model batch per call);
-    `handle_impossible_answer` applies when a request leaves it unset."""
+    `handle_impossible_answer` applies when a request leaves it unset; whenever "no answer" competes it is ranked
+    by its null score minus `null_threshold` (the model's stored threshold)."""
 
     def predict_batch(questions: list[str], contexts: list[str], options: Parameters) -> list[list[dict]]:
         handle = options.handle_impossible_answer
@@ -242,6 +247,7 @@ def predictor_batch_fn(predictor, handle_impossible_answer: bool) -> PredictBatc
             max_answer_len=options.max_answer_len,
             # the predictor refuses a stride wider than its windows; narrower ones it shrinks to fit
             doc_stride=None if options.doc_stride is None else min(options.doc_stride, predictor.max_seq_len),
+            null_threshold=null_threshold,
         )
         return [p.answers for p in predictions]
 
@@ -266,6 +272,7 @@ def build_app(
         raise ConfigError(f"--no-answer must be auto, on or off, got {no_answer!r}")
     folder = resolve_model(model)
     handle = detect_no_answer(folder) if no_answer == "auto" else no_answer == "on"
+    threshold = stored_threshold(folder) or 0.0  # chosen on training-fold questions by the model's training run
     # A micro-batch of max_batch questions runs as length-sorted model batches of model_batch windows:
     # questions of unrelated requests differ in length, and padding them all to the longest costs more
     # than smaller batches lose (measured on 2 cores, int8 student, 16 clients: model batch 16 -> 12 req/s,
@@ -274,4 +281,5 @@ def build_app(
     predictor = Predictor.from_pretrained(folder, threads=threads, batch_size=model_batch, backend=backend)
     info = model_summary(model, folder, predictor.runner.name)
     info["no_answer"] = handle
-    return create_app(predictor_batch_fn(predictor, handle), info=info, limits=limits)
+    info["null_threshold"] = threshold
+    return create_app(predictor_batch_fn(predictor, handle, threshold), info=info, limits=limits)

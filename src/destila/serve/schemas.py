@@ -232,6 +232,8 @@ class ModelInfo(BaseModel):
     title: str | None = Field(None, description="The model card's title.")
     metrics: dict | None = Field(None, description="The folder's metrics.json.")
     no_answer: bool | None = Field(None, description='Whether "no answer" competes unless a request says.')
+    null_threshold: float | None = Field(
+        None, description='Null-odds threshold "no answer" must beat: the one stored with the model (else 0).')
     limits: Limits
     batching: BatchingStats
 

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import yaml
 
+from destila import files
+
 DEFAULT_LICENSE = "apache-2.0"
 USAGE_BEGIN = "<!-- destila:usage -->"
 USAGE_END = "<!-- /destila:usage -->"
@@ -69,8 +71,9 @@ def _summary(kind: str, cfg, train, metrics: dict, student_config, source: str) 
         lines = ["# Spanish extractive QA model fine-tuned with destila", "", f"- **Base model**: `{source}`"]
     windows = f" ({metrics.get('train_windows')} windows)" if metrics.get("train_windows") else ""
     return lines + [
-        f"- **Training data**: `{train.train_data}`{windows}",
+        f"- **Training data**: {_specs(train.train_data)}{windows}{_duplicates(metrics)}",
         f"- **Evaluation data**: `{train.eval_data}`" if train.eval_data else "- **Evaluation data**: none",
+        *_no_answer(metrics),
         (f"- **Windows**: max length {train.max_length}, stride {train.doc_stride}, question up to "
          f"{train.max_query_length} tokens"),
         (f"- **Optimiser**: AdamW, weight decay {train.weight_decay}, eps {train.adam_eps}, linear schedule, "
@@ -129,8 +132,8 @@ def scores_protocol(train, metrics: dict) -> list[str]:
     # Training scores through evaluation.evaluate with the default protocol: the predictor's own answer length.
     longest = inspect.signature(Predictor).parameters["max_answer_len"].default
     if train.validation_fraction:
-        where = (f"the {train.validation_fraction:.0%} of the articles of `{train.train_data}` held out from training "
-                 f"(seed {train.seed})")
+        where = (f"the {train.validation_fraction:.0%} of the articles of {_specs(train.train_data)} held out from "
+                 f"training (seed {train.seed})")
     else:
         where = f"`{train.eval_data}`"
     which = f"the first {train.max_eval_examples} questions" if train.max_eval_examples else "every question"
@@ -167,7 +170,7 @@ def card_metadata(kind: str, cfg, metrics: dict, source: str) -> dict:
     if hub_bases:
         meta["base_model"] = hub_bases[0] if len(hub_bases) == 1 else hub_bases
         meta["base_model_relation"] = "finetune"
-    datasets = [ref["type"] for ref in map(_hub_reference, (train.train_data, train.eval_data)) if ref]
+    datasets = [ref["type"] for ref in _hub_references([*_as_specs(train.train_data), train.eval_data])]
     if datasets:
         meta["datasets"] = list(dict.fromkeys(datasets))
     meta["metrics"] = ["exact_match", "f1"]
@@ -215,6 +218,38 @@ def _hub_reference(spec: str | None) -> dict | None:
         return hub_reference(spec)
     except ConfigError:  # an odd spec the run itself accepted as a path: nothing to cite
         return None
+
+
+def _hub_references(specs: list[str | None]) -> list[dict]:
+    return [ref for ref in map(_hub_reference, specs) if ref]
+
+
+def _as_specs(value) -> list[str]:
+    from destila.data.registry import as_specs
+
+    return as_specs(value)
+
+
+def _specs(value) -> str:
+    """One data spec or a list of them, in code style: `a` + `b`."""
+    return " + ".join(f"`{spec}`" for spec in _as_specs(value))
+
+
+def _no_answer(metrics: dict) -> list[str]:
+    """The no-answer threshold line (training data with unanswerable questions), else nothing."""
+    record = metrics.get("no_answer")
+    if not record:
+        return []
+    on, has, no = record["chosen_on"], record.get("HasAns_f1"), record.get("NoAns_f1")
+    parts = ", ".join(f"{k} F1 {_fmt(v)}" for k, v in (("HasAns", has), ("NoAns", no)) if v is not None)
+    return [f"- **No answer**: answers \"\" when the null odds exceed {record['threshold']:.4f}, the threshold of best "
+            f"official F1 ({_fmt(record['f1'])}; {parts}) on {on['questions']} {on['kind']} questions, never the "
+            f"eval data (`{files.NO_ANSWER}`; `destila evaluate` on v2.0 data and `destila serve` use it)"]
+
+
+def _duplicates(metrics: dict) -> str:
+    dropped = (metrics.get("train_data") or {}).get("dropped_duplicates")
+    return f"; {dropped} question(s) whose id an earlier source already had left out" if dropped else ""
 
 
 def hub_model_id(name: str) -> str | None:

@@ -23,11 +23,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from destila import files
+from destila import files, no_answer
 from destila.config import DistillConfig, TrainConfig, save_config
 from destila.distill.losses import DistillationLoss
 from destila.errors import ConfigError
-from destila.evaluation import evaluate
+from destila.evaluation import choose_null_threshold, evaluate
 from destila.models.dropout import set_dropout
 from destila.train import kernels
 from destila.train.batches import (
@@ -195,21 +195,28 @@ class TrainingRun:
 
         cfg = self.cfg
         with self.accelerator.main_process_first():
-            train_set = load_dataset(cfg.train_data, data_dir=cfg.data_dir)
+            train_set = load_dataset(cfg.train_data, data_dir=cfg.data_dir)  # one spec or a list, read as one set
             eval_set = None
             if cfg.eval_data and not cfg.validation_fraction:
                 eval_set = load_dataset(cfg.eval_data, data_dir=cfg.data_dir)
+        self.train_summary = {"data": train_set.name, "questions": len(train_set),
+                              "unanswerable": train_set.unanswerable,
+                              "dropped_duplicates": train_set.dropped_duplicates}
         if cfg.validation_fraction:
             train_set, eval_set = hold_out_articles(train_set, cfg.validation_fraction, cfg.seed)
         if cfg.strip_questions:
             train_set = strip_questions(train_set)
             eval_set = strip_questions(eval_set) if eval_set is not None else None
         examples = train_set.examples[: cfg.max_train_examples] if cfg.max_train_examples else train_set.examples
+        if eval_set is not None and cfg.max_eval_examples:
+            eval_set = eval_set.head(cfg.max_eval_examples)
+        # a model that learns to say "no answer" gets its threshold chosen on training-fold questions (finish)
+        self.no_answer_set = no_answer.threshold_questions(
+            dataclasses.replace(train_set, examples=examples), eval_set if cfg.validation_fraction else None,
+            cfg.no_answer_questions, cfg.seed) if self.train_summary["unanswerable"] else None
         examples = self._augment(train_set, examples)
         self.features: TrainFeatures = build_train_features(examples, self.tokenizer, cfg.max_length,
                                                             cfg.doc_stride, cfg.max_query_length)
-        if eval_set is not None and cfg.max_eval_examples:
-            eval_set = eval_set.head(cfg.max_eval_examples)
         self.eval_set = eval_set
         self.plan = BatchPlan(self.features.lengths, cfg.batch_size, self.accelerator.num_processes,
                               cfg.grad_accum, cfg.seed, cfg.group_by_length)
@@ -452,6 +459,7 @@ class TrainingRun:
         if self.main:
             self._place_final_model()
             shutil.rmtree(self.out / files.TEACHER_CACHE, ignore_errors=True)  # only needed to resume; can be large
+            self._choose_no_answer_threshold()
             self._write_metrics_and_card()
         self.log.close()
         self.accelerator.wait_for_everyone()
@@ -472,6 +480,22 @@ class TrainingRun:
                 shutil.copy2(item, out / item.name)
             shutil.rmtree(tmp)
 
+    def _choose_no_answer_threshold(self) -> None:
+        """Training data with unanswerable questions: the final model's no-answer threshold, chosen on the
+        validation questions (else a sample of the training questions) and stored in the folder; other data: none
+        (a record left by an earlier run in this folder is removed)."""
+        cfg, data = self.cfg, self.no_answer_set
+        self.no_answer = None
+        if data is not None:
+            kind = "validation" if cfg.validation_fraction else "train"
+            self.no_answer = choose_null_threshold(str(self.out), data, kind=kind, threads=cfg.threads,
+                                                   batch_size=cfg.eval_batch_size, max_seq_len=cfg.max_length,
+                                                   doc_stride=cfg.doc_stride,
+                                                   max_question_len=cfg.max_query_length or cfg.max_length)
+            self.accelerator.print(f"no-answer threshold {self.no_answer['threshold']:.4f} (official F1 "
+                                   f"{self.no_answer['f1']:.2f} on {len(data)} {kind} questions)")
+        no_answer.write(self.out, self.no_answer)
+
     def _write_metrics_and_card(self) -> None:
         state, best = self.state, self.state.best
         train_records = [r for r in self.log.records if r.get("type") == "train"]
@@ -486,6 +510,8 @@ class TrainingRun:
             "mixed_precision": state.mixed_precision,
             "attention_implementation": self.attention,
             "augment_seconds": getattr(self, "augment_seconds", None),
+            "train_data": self.train_summary,
+            "no_answer": self.no_answer,
             "steps": {s["name"]: s["steps"] for s in state.stages},
             "final_train_loss": train_records[-1].get("loss") if train_records else None,
             "runtime_s": round(time.time() - state.started, 1),
