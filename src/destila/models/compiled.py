@@ -82,6 +82,7 @@ class Compiler:
 
     def _failed(self, what: str, exc: Exception) -> None:
         reason = " ".join(f"{type(exc).__name__}: {exc}".split())
+        reason = reason.split(" Set TORCHDYNAMO_VERBOSE=1")[0]  # torch's advice on debugging it, not the cause
         if len(reason) > 300:
             reason = reason[:297] + "..."
         self.failure = (f"compile: compiling {what} failed ({reason}); running eagerly from here on, as with "
