@@ -20,6 +20,7 @@ from destila.train import recipe
 from destila.train.kernels import AUTO_COMPILE_MIN_STEPS, resolve_compile
 from destila.train.recipe import run_distill, run_train
 from test_train_loop import (  # noqa: F401  (fixtures)
+    ROOT,
     Interrupt,
     _kill_at,
     distill_cfg,
@@ -163,3 +164,13 @@ def test_student_step_compiles_once_for_every_batch_length(teacher_dir, qa_file,
 def _seen(batch: dict, lengths: set) -> dict:
     lengths.add(batch["input_ids"].shape[1])
     return batch
+
+
+def test_the_dry_run_of_a_compiling_recipe_stays_eager_and_says_so(tmp_path, monkeypatch):
+    from destila.config import load_recipe
+    from destila.train.dry_run import dry_run
+
+    monkeypatch.setattr(torch, "compile", lambda *a, **k: pytest.fail("the dry run compiled"))
+    cfg = load_recipe(ROOT / "configs" / "teacher.yaml", overrides=["train.compile=on"])
+    checks = dry_run(cfg, tmp_path / "teacher", echo=lambda s: None)
+    assert any("compile on: the stand-in run is eager" in c for c in checks)
