@@ -17,6 +17,13 @@ same run (a 2048-wide GEMM in bf16 and in fp32, 2 threads). Variants run one aft
 
     DESTILA_DATA_DIR=../shared/data python benchmarks/train_speed.py --baseline 87aae68 [--steps 30]
 
+Each training kind also reports its steady step time and its warm-up apart (what the first steps took beyond
+steady ones), and when a variant's run, warm-up included, gets ahead of the first variant's: torch.compile against
+eager is
+
+    DESTILA_DATA_DIR=../shared/data python benchmarks/train_speed.py --kinds teacher,live,cached --steps 30 \
+        --warmup 3 --set compile=off --variant compile:compile=on
+
 Writes docs/benchmarks/train_speed.md and .json.
 """
 
@@ -24,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -63,14 +71,29 @@ def _train_config(fields: dict, out: Path, extra: dict):
     return TrainConfig(**{k: v for k, v in values.items() if k in known})
 
 
-def _step_records(out: Path, skip: int, min_epoch: float = 0.0) -> list[dict]:
+def _step_records(out: Path) -> list[dict]:
+    """The run's per-step log lines (log_every is 1)."""
     records = [json.loads(line) for line in (out / "training_log.jsonl").read_text().splitlines() if line]
-    steps = [r for r in records if r.get("type") == "train" and r["epoch"] > min_epoch]
-    return steps[skip:]
+    return [r for r in records if r.get("type") == "train"]
+
+
+def _timing(out: Path, warm: list[dict], measured: list[dict]) -> dict:
+    """Tokens/s and step time (medians over the measured steps) and the warm-up: the seconds the steps left out at
+    the start took beyond as many steady steps (with `compile: on`, where the graphs are compiled); and whether the
+    run compiled (older trees record nothing)."""
+    step_s = statistics.median(r["seconds_per_step"] for r in measured)
+    metrics = json.loads((out / "metrics.json").read_text())
+    return {"tokens_per_s": statistics.median(r["tokens_per_s"] for r in measured), "steps_measured": len(measured),
+            "seconds_per_step": step_s, "warmup_steps_s": [round(r["seconds_per_step"], 3) for r in warm],
+            "warmup_s": sum(r["seconds_per_step"] for r in warm) - len(warm) * step_s,
+            "compile": metrics.get("compile"), "compile_fallback": metrics.get("compile_fallback")}
 
 
 def worker(kind: str, steps: int, warmup: int, extra: dict, work: Path) -> dict:
-    """Run one kind; returns tokens/s (median over the measured steps) and the tokens' mean window length."""
+    """Run one kind; returns tokens/s and seconds per step (medians over the measured steps) and the warm-up.
+
+    The warm-up steps are the first `warmup` steps of the run; for the cached kind the first step of each epoch
+    (the first also runs the live teacher, the second is the first to read the cache: a new input to compile for)."""
     import torch
 
     from destila.config import DistillConfig
@@ -82,7 +105,8 @@ def worker(kind: str, steps: int, warmup: int, extra: dict, work: Path) -> dict:
     if kind == "teacher":
         out = run_train(_train_config({"model": TEACHER, "max_steps": steps + warmup, "max_train_examples": 800},
                                       work / "teacher", extra))
-        records = _step_records(out, warmup)
+        records = _step_records(out)
+        return _timing(out, records[:warmup], records[warmup:])
     else:
         cached = kind == "cached"
         # The cached kind runs two epochs of a small set: the first fills the cache, the second is measured.
@@ -94,10 +118,11 @@ def worker(kind: str, steps: int, warmup: int, extra: dict, work: Path) -> dict:
         cfg = DistillConfig(teacher=TEACHER, student={"layers": STUDENT_LAYERS}, loss=loss,
                             cache_teacher_logits=cached, train=train)
         out = run_distill(cfg)
-        records = _step_records(out, 1 if cached else warmup, min_epoch=1.0 if cached else 0.0)
-    per_step = [r["tokens_per_s"] for r in records]
-    return {"tokens_per_s": statistics.median(per_step), "steps_measured": len(per_step),
-            "seconds_per_step": statistics.median(r["seconds_per_step"] for r in records)}
+        records = _step_records(out)
+        if not cached:
+            return _timing(out, records[:warmup], records[warmup:])
+        second = [r for r in records if r["epoch"] > 1.0]
+        return _timing(out, [records[0], second[0]], second[1:])
 
 
 def _predict(extra: dict) -> dict:
@@ -177,10 +202,23 @@ def checkout(ref: str, into: Path) -> Path:
     return into
 
 
+def break_even(result: dict, first: dict) -> str:
+    """After how many steps a variant's run is ahead of the first variant's, its warm-up included."""
+    if result is first or "warmup_s" not in result or "warmup_s" not in first:
+        return "-"
+    extra = result["warmup_s"] - first["warmup_s"]
+    saving = first["seconds_per_step"] - result["seconds_per_step"]
+    if saving <= 0:
+        return "never"
+    return "at once" if extra <= 0 else f"{math.ceil(extra / saving):,} steps"
+
+
 def table(variants: dict, peaks: dict, length: float, precision: str) -> list[str]:
-    """One row per step kind and variant: tokens/s, GFLOP/s, share of the peak, and the ratio to the first variant."""
+    """One row per step kind and variant: tokens/s, GFLOP/s, share of the peak, the ratio to the first variant, the
+    steady step time, the warm-up apart from it, and when the variant's run gets ahead of the first's."""
     first = next(iter(variants))
-    lines = [f"| step kind | variant | tokens/s | GFLOP/s | % of peak | vs {first} |", "|---|---|---:|---:|---:|---:|"]
+    lines = [f"| step kind | variant | tokens/s | GFLOP/s | % of peak | vs {first} | s/step | warm-up s | "
+             f"ahead of {first} after |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for kind in KINDS:
         # Training runs in the run's precision; the Predictor's PyTorch runner in fp32.
         peak = peaks["bf16" if precision == "bf16" and kind != "predict" else "fp32"]
@@ -190,8 +228,13 @@ def table(variants: dict, peaks: dict, length: float, precision: str) -> list[st
             tps = results[kind]["tokens_per_s"]
             gflops = tps * kind_flops(kind, length) / 1e9
             ratio = tps / variants[first][kind]["tokens_per_s"]
-            lines.append(f"| {kind} | {name} | {tps:,.0f} | {gflops:,.0f} | {100 * gflops / peak:.1f}% | "
-                         f"{ratio:.2f}x |")
+            step = results[kind].get("seconds_per_step")
+            warm = results[kind].get("warmup_s")
+            shown = f"{name} (compile failed: eager)" if results[kind].get("compile_fallback") else name
+            lines.append(f"| {kind} | {shown} | {tps:,.0f} | {gflops:,.0f} | {100 * gflops / peak:.1f}% | "
+                         f"{ratio:.2f}x | {'-' if step is None else f'{step:.3f}'} | "
+                         f"{'-' if warm is None else f'{warm:.1f}'} | "
+                         f"{break_even(results[kind], variants[first][kind])} |")
     return lines
 
 
@@ -250,7 +293,9 @@ def main() -> None:
         "",
         f"`{' '.join(['python benchmarks/train_speed.py', *sys.argv[1:]])}`; medians over {args.steps} steps after "
         f"{args.warmup} warm-up steps (the cached kind: its second epoch). GFLOP/s assume windows of {length:.0f} "
-        "tokens on average.",
+        "tokens on average. s/step is the median measured step; warm-up s what the steps left out at the start took "
+        "beyond as many such steps (compiling, with `compile: on`); the last column says after how many steps a "
+        "variant's run, its warm-up included, is ahead of the first variant's.",
     ]
     out.with_suffix(".md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))

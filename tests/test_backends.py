@@ -1,4 +1,4 @@
-"""The backends (torch-bf16, OpenVINO) and the export targets (static int8, OpenVINO IR, auto)."""
+"""The backends (torch-bf16, torch-compile, OpenVINO) and the export targets (static int8, OpenVINO IR, auto)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,27 @@ def _padded_batch(vocab: int):
 
 
 def test_every_backend_is_registered():
-    assert {"torch", "torch-bf16", "onnx", "openvino", "openvino-fp32", "openvino-bf16"} <= set(backend_names())
+    names = {"torch", "torch-bf16", "torch-compile", "onnx", "openvino", "openvino-fp32", "openvino-bf16"}
+    assert names <= set(backend_names())
+
+
+def test_torch_compile_answers_like_torch_for_every_batch_shape(tiny_qa_model_dir, monkeypatch):
+    from destila.models import compiled
+
+    graphs = []  # a counting backend: dynamo's tracing, without inductor's minute of compiling
+    monkeypatch.setattr(compiled, "compile_backend", lambda: lambda graph, inputs: graphs.append(graph) or graph)
+    reference = make_runner(tiny_qa_model_dir, backend="torch")
+    runner = make_runner(tiny_qa_model_dir, backend="torch-compile", threads=1)
+    assert runner.name == "torch-compile"
+    ids, mask = _padded_batch(300)
+    for rows, width in ((3, 40), (2, 32), (3, 16)):  # the Predictor's widths and a smaller last batch
+        batch = [np.ascontiguousarray(a[:rows, :width]) for a in (ids, mask)]  # as the Predictor feeds them
+        expected, got = reference(*batch), runner(*batch)
+        for a, b in zip(got, expected):
+            np.testing.assert_allclose(a, b, atol=1e-5)
+        if rows == 3 and width == 40:
+            first = len(graphs)
+    assert first >= 1 and len(graphs) == first  # traced once, with dynamic shapes
 
 
 def test_openvino_runs_a_pytorch_folder_like_pytorch(tiny_qa_model_dir):

@@ -96,6 +96,7 @@ def data_specs(value: Any, name: str) -> str | list[str]:
 
 MIXED_PRECISION = ("no", "fp16", "bf16", "auto")
 ATTENTION_IMPLEMENTATIONS = ("auto", "sdpa", "eager")
+COMPILE = ("auto", "on", "off")
 
 
 @dataclass
@@ -147,6 +148,9 @@ class TrainConfig:
     threads: int | None = documented(None, "torch CPU threads per process (None: torch's default)")
     attention_implementation: str = documented(
         "auto", "attention kernel of the trained model: sdpa | eager | auto (time both here, keep the faster)")
+    compile: str = documented(
+        "auto", "torch.compile the student's training step and the live teacher's forward: on | off | auto (on only "
+        "where it pays net of its warm-up: long GPU runs, never on CPU; recorded in metrics.json)")
     attention_dropout: float | None = documented(
         None, "attention-probability dropout while training (None: the model's own); 0 is much faster on CPU")
     hidden_dropout: float | None = documented(None, "hidden-state dropout while training (None: the model's own)")
@@ -163,6 +167,8 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         p = "train."
+        if isinstance(self.compile, bool):  # YAML 1.1 reads on / off as booleans
+            self.compile = "on" if self.compile else "off"
         coerce_fields(self, p)
         check(self.max_length >= 32, p + "max_length", "must be >= 32", self.max_length)
         check(0 < self.doc_stride < self.max_length, p + "doc_stride", "must be in (0, max_length)", self.doc_stride)
@@ -195,6 +201,7 @@ class TrainConfig:
             check(getattr(self, name) >= 0, p + name, "must be >= 0", getattr(self, name))
         check(self.attention_implementation in ATTENTION_IMPLEMENTATIONS, p + "attention_implementation",
               f"must be one of {ATTENTION_IMPLEMENTATIONS}", self.attention_implementation)
+        check(self.compile in COMPILE, p + "compile", f"must be one of {COMPILE}", self.compile)
         check(self.pad_to_multiple_of >= 1, p + "pad_to_multiple_of", "must be >= 1", self.pad_to_multiple_of)
         check(self.log_every > 0, p + "log_every", "must be > 0", self.log_every)
         check(self.keep_checkpoints >= 1, p + "keep_checkpoints", "must be >= 1", self.keep_checkpoints)

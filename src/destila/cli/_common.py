@@ -71,8 +71,8 @@ BackendOption = Annotated[
     str,
     typer.Option(
         "--backend",
-        help="Runner: auto (the folder's model.onnx or OpenVINO IR, else PyTorch), torch, torch-bf16, onnx, "
-        "openvino, openvino-fp32, openvino-bf16, or another registered backend.",
+        help="Runner: auto (the folder's model.onnx or OpenVINO IR, else PyTorch), torch, torch-bf16, torch-compile, "
+        "onnx, openvino, openvino-fp32, openvino-bf16, or another registered backend.",
     ),
 ]
 

@@ -45,8 +45,8 @@ def bench_command(
         list[str] | None,
         typer.Option(
             "--backend",
-            help="Runner: auto (the folder's artifact, else PyTorch), torch, torch-bf16, onnx, openvino, "
-            "openvino-fp32, openvino-bf16. Repeat to compare backends: every model runs under each.",
+            help="Runner: auto (the folder's artifact, else PyTorch), torch, torch-bf16, torch-compile, onnx, "
+            "openvino, openvino-fp32, openvino-bf16. Repeat to compare backends: every model runs under each.",
         ),
     ] = None,
 ) -> None:

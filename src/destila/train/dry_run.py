@@ -281,8 +281,10 @@ def _tiny_train(train: TrainConfig, work: Path, steps: int, ok) -> TrainConfig:
         eval_batch_size=8, grad_accum=min(train.grad_accum, 2), max_steps=steps, epochs=1.0, eval_every=0,
         save_every=steps, log_every=1, keep_checkpoints=1, threads=1, max_train_examples=24, max_eval_examples=8,
         mixed_precision="no" if train.mixed_precision == "fp16" and not torch.cuda.is_available()
-        else resolve_mixed_precision(train.mixed_precision), progress=False,
+        else resolve_mixed_precision(train.mixed_precision), progress=False, compile="off",
     )
+    if train.compile == "on":
+        ok("compile on: the stand-in run is eager (compiling alone would take about a minute); the real run compiles")
     if train.mixed_precision == "auto":
         ok(f"mixed precision auto: {tiny.mixed_precision} on this machine")
     elif tiny.mixed_precision != train.mixed_precision:

@@ -6,6 +6,8 @@ matmul-softmax-matmul (`eager`) path, while in fp32 the fused kernel was the fas
 depends on the CPU and the precision, so `train.attention_implementation: auto` times one layer's forward and
 backward of each, at the run's batch, heads, width and precision, and keeps the faster (about a second, once per
 shape and process).
+
+`train.compile: auto` is decided here too (`resolve_compile`), from the device and the run's planned steps.
 """
 
 from __future__ import annotations
@@ -57,3 +59,24 @@ def training_attention(setting: str, model, batch_size: int, length: int, precis
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     heads = config.num_attention_heads
     return fastest_attention(batch_size, heads, config.hidden_size // heads, length, dtype)
+
+
+# `train.compile: auto` compiles only on a GPU and only for runs of at least this many planned optimiser steps.
+# On a 2-core CPU with AVX512-BF16 compiling did not pay: one 384-wide layer's forward + backward at 16 x ~190 tokens
+# in bf16 took 32 s to compile, and its steps were no faster after it (0.84 s compiled against 0.72 s eager, medians
+# of 6, on a loaded machine); a tiny 4-layer BERT took 58 s (11 s with inductor's on-disk cache warm). On a GPU the
+# fused kernels usually shorten the steps, but the warm-up is of the same order, so only a long run wins it back;
+# the threshold is an unmeasured default that keeps dry runs and short checks eager. Both are for
+# `benchmarks/train_speed.py --variant compile:compile=on` to revise (it reports the warm-up apart from the steady
+# step time, and after how many steps the compiled run is ahead).
+AUTO_COMPILE_DEVICES = ("cuda",)
+AUTO_COMPILE_MIN_STEPS = 1000
+
+
+def resolve_compile(setting: str, device, steps: int) -> str:
+    """"on" or "off": the setting itself, or with `auto` on only where compiling is known to pay net of its warm-up
+    (a GPU run of at least AUTO_COMPILE_MIN_STEPS planned steps; never on a CPU)."""
+    if setting != "auto":
+        return setting
+    kind = torch.device(device).type
+    return "on" if kind in AUTO_COMPILE_DEVICES and steps >= AUTO_COMPILE_MIN_STEPS else "off"

@@ -30,6 +30,11 @@ class TrainModule(nn.Module):
         self.student = student
         self.loss_fn = loss_fn
 
+    def compile_with(self, compiler) -> None:
+        """Run forward (the student's forward and the loss) through `compiler` (a
+        `destila.models.compiled.Compiler`), before accelerate wraps it; the parameters and their names stay."""
+        self.forward = compiler(self.forward, "the student's training step")
+
     def forward(self, batch: dict, teacher_out: QAOutputs | None = None) -> dict[str, torch.Tensor]:
         if self.loss_fn is None:
             out = run_qa_model(self.student, batch)
@@ -46,10 +51,18 @@ class FrozenTeacher:
     def __init__(self, model: nn.Module, device):
         self.model = model.to(device).eval()
         self.model.requires_grad_(False)
+        self.forward = self._forward
+
+    def compile_with(self, compiler) -> None:
+        """Run the forward through `compiler` (a `destila.models.compiled.Compiler`): compiled at its first call."""
+        self.forward = compiler(self._forward, "the teacher's forward")
+
+    def _forward(self, batch: dict, needs: dict) -> QAOutputs:
+        return run_qa_model(self.model, batch, **needs)
 
     @torch.no_grad()
     def __call__(self, batch: dict, needs: dict) -> QAOutputs:
-        return run_qa_model(self.model, batch, **needs)
+        return self.forward(batch, needs)
 
 
 def param_groups(module: nn.Module, weight_decay: float) -> list[dict]:

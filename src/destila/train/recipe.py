@@ -28,6 +28,7 @@ from destila.config import DistillConfig, TrainConfig, save_config
 from destila.distill.losses import DistillationLoss
 from destila.errors import ConfigError
 from destila.evaluation import choose_null_threshold, evaluate
+from destila.models.compiled import Compiler
 from destila.models.dropout import set_dropout
 from destila.train import kernels
 from destila.train.batches import (
@@ -165,6 +166,7 @@ class TrainingRun:
         self.student, self.tokenizer, self.teacher_model, self.source = student, tokenizer, teacher, source
         self.on_step = on_step
         self.out = Path(cfg.output_dir).expanduser()
+        self.position = (0, "", 0)  # (stage index, stage, step) of the step running, for warnings
 
     def run(self, resume: bool = False) -> Path:
         self.setup(resume)
@@ -266,6 +268,12 @@ class TrainingRun:
             self.student.get_input_embeddings().weight.requires_grad_(False)
         self.attention = self._attention_implementation()
         self.student.set_attn_implementation(self.attention)
+        self.compile = self._compile_choice()
+        self.compiler = Compiler(self._compile_failed) if self.compile == "on" else None
+        if self.compiler is not None:
+            self.accelerator.print("compile: on (the first step of each stage includes compiling)")
+            if self.teacher is not None:
+                self.teacher.compile_with(self.compiler)  # compiled at its first live forward, if any
         self.frozen = FrozenWeights(self.student)
         self.accelerator.register_save_state_pre_hook(lambda models, weights, folder: self.frozen.drop_from(weights))
 
@@ -279,6 +287,21 @@ class TrainingRun:
             choice = kernels.training_attention(self.cfg.attention_implementation, self.student, self.cfg.batch_size,
                                         _typical_length(self.features), self.accelerator.mixed_precision)
         return _broadcast_str(self.accelerator, choice)
+
+    def _compile_choice(self) -> str:
+        """"on" or "off": the setting, or with `auto` the rule of `kernels.resolve_compile` for this device and the
+        run's planned steps; a resumed `auto` run keeps the choice it started with."""
+        if self.cfg.compile == "auto" and self.checkpoint is not None and self.checkpoint.compile:
+            return self.checkpoint.compile
+        steps = sum(self.plan.total_steps(s.epochs, s.max_steps) for s in self.stages)
+        return kernels.resolve_compile(self.cfg.compile, self.accelerator.device, steps)
+
+    def _compile_failed(self, message: str) -> None:
+        """The one warning of a run whose compiling failed: printed, and a `warning` line in the training log."""
+        self.accelerator.print(f"warning: {message}")
+        stage_index, stage, step = self.position
+        self.log.write({"type": "warning", "stage": stage, "stage_index": stage_index, "step": step,
+                        "message": message})
 
     # -- one stage --------------------------------------------------------------------------------------------
 
@@ -305,6 +328,8 @@ class TrainingRun:
                                        teacher_config=self.teacher.model.config)
             carry_projections(previous, loss_fn)
         module = TrainModule(self.student, loss_fn)
+        if self.compiler is not None:
+            module.compile_with(self.compiler)
         optimizer = torch.optim.AdamW(param_groups(module, cfg.weight_decay), lr=stage.learning_rate,
                                       eps=cfg.adam_eps, betas=(cfg.adam_beta1, cfg.adam_beta2))
         scheduler = linear_schedule(optimizer, steps, stage.warmup_ratio)
@@ -334,6 +359,7 @@ class TrainingRun:
         run.module.train()
         with progress or nullcontext():
             for step in range(run.start, run.steps):
+                self.position = (run.stage.index, run.stage.name, step + 1)
                 started = time.perf_counter()
                 lr = run.scheduler.get_last_lr()[0]  # the rate this step uses
                 self._step(run, step, meter)
@@ -449,7 +475,7 @@ class TrainingRun:
             save_config(self.recipe, folder / files.RUN_CONFIG)
             coverage = run.cache.coverage() if run.cache is not None else None
             Checkpoint.write(folder, run.stage, done, run.scheduler.state_dict(), self.state, run.evaluated_at,
-                             self.attention, coverage)
+                             self.attention, coverage, compile=self.compile)
             rotate_checkpoints(self.out, self.cfg.keep_checkpoints)
         self.accelerator.wait_for_everyone()
 
@@ -509,6 +535,8 @@ class TrainingRun:
             "num_processes": self.accelerator.num_processes,
             "mixed_precision": state.mixed_precision,
             "attention_implementation": self.attention,
+            "compile": self.compile,
+            "compile_fallback": self.compiler.failure if self.compiler is not None else None,
             "augment_seconds": getattr(self, "augment_seconds", None),
             "train_data": self.train_summary,
             "no_answer": self.no_answer,

@@ -93,6 +93,7 @@ class Checkpoint:
     best: Evaluation | None
     last: Evaluation | None
     attention_implementation: str | None = None  # the kernel the run trained with (kept on resume)
+    compile: str | None = None  # whether the run compiled its steps ("on" / "off"; `auto` keeps it on resume)
 
     @classmethod
     def load(cls, folder: Path) -> Checkpoint:
@@ -101,7 +102,7 @@ class Checkpoint:
             folder=folder, stage_index=data["stage_index"], stage=data["stage"], step=data["step"],
             scheduler=data["scheduler"], last_eval_step=data.get("last_eval_step"), evals=data["evals"],
             best=Evaluation.from_dict(data["best"]), last=Evaluation.from_dict(data.get("last")),
-            attention_implementation=data.get("attention_implementation"),
+            attention_implementation=data.get("attention_implementation"), compile=data.get("compile"),
         )
 
     def restore(self, state: RunState) -> None:
@@ -111,7 +112,7 @@ class Checkpoint:
     @staticmethod
     def write(folder: Path, stage: Stage, step: int, scheduler: dict, state: RunState,
               last_eval_step: int | None, attention_implementation: str | None = None,
-              teacher_cache_coverage: float | None = None) -> None:
+              teacher_cache_coverage: float | None = None, compile: str | None = None) -> None:
         """Write `destila_state.json` into an already saved accelerate state folder (last, to mark it complete)."""
         data = {
             "stage_index": stage.index,
@@ -124,6 +125,7 @@ class Checkpoint:
             "last": state.last.to_dict() if state.last else None,
             "last_eval_step": last_eval_step,
             "attention_implementation": attention_implementation,
+            "compile": compile,
             "teacher_cache_coverage": teacher_cache_coverage,  # share of windows whose teacher logits are on disk
         }
         (folder / files.RUN_STATE).write_text(json.dumps(data, indent=1, default=json_default))

@@ -90,6 +90,7 @@ from destila.infer.runners import onnx, openvino, torch  # noqa: E402
 
 register("torch", torch.holds_weights, torch.load)
 register("torch-bf16", None, torch.load_bf16)
+register("torch-compile", None, torch.load_compiled)
 register("onnx", onnx.holds_graph, onnx.load)
 register("openvino", openvino.holds_ir, openvino.load)
 register("openvino-fp32", None, openvino.load_fp32)

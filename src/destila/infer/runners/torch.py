@@ -1,9 +1,12 @@
-"""The PyTorch backends: a transformers QA model in inference mode, in fp32 (`torch`) or under bf16 autocast
-(`torch-bf16`, only where the hardware computes bf16 natively: elsewhere it is emulated and slower than fp32)."""
+"""The PyTorch backends: a transformers QA model in inference mode, in fp32 (`torch`), under bf16 autocast
+(`torch-bf16`, only where the hardware computes bf16 natively: elsewhere it is emulated and slower than fp32), or in
+fp32 with its forward compiled by torch.compile (`torch-compile`: dynamic shapes, compiled at the first call, which
+takes up to a minute; eager with one logged warning where compiling fails)."""
 
 from __future__ import annotations
 
 import inspect
+import logging
 import os
 from pathlib import Path
 
@@ -12,6 +15,8 @@ import numpy as np
 from destila import files
 from destila.errors import ConfigError
 from destila.models.inputs import uses_token_type_ids
+
+log = logging.getLogger(__name__)
 
 
 class TorchRunner:
@@ -32,6 +37,14 @@ class TorchRunner:
         self.uses_token_type_ids = uses_token_type_ids(config=model.config) and (
             "token_type_ids" in inspect.signature(self.model.forward).parameters
         )
+        self.forward = self.model
+
+    def compile(self) -> None:
+        """Run the model's forward through torch.compile from the next call on (`destila.models.compiled`)."""
+        from destila.models.compiled import Compiler
+
+        self.forward = Compiler(log.warning, fresh=False)(self.model.forward, "the model's forward")
+        self.name = "torch-compile"
 
     def __call__(self, input_ids, attention_mask, token_type_ids=None) -> tuple[np.ndarray, np.ndarray]:
         torch = self.torch
@@ -42,7 +55,7 @@ class TorchRunner:
             }
             if token_type_ids is not None and self.uses_token_type_ids:
                 inputs["token_type_ids"] = torch.from_numpy(token_type_ids).to(self.device)
-            out = self.model(**inputs)
+            out = self.forward(**inputs)
             return out.start_logits.float().cpu().numpy(), out.end_logits.float().cpu().numpy()
 
 
@@ -75,6 +88,13 @@ def load_bf16(folder_or_model, threads: int | None = None, device: str = "cpu") 
             "bf16 support); use the torch backend"
         )
     return TorchRunner(load_model(folder_or_model), device=device, threads=threads, bf16=True)
+
+
+def load_compiled(folder_or_model, threads: int | None = None, device: str = "cpu") -> TorchRunner:
+    """The fp32 runner with the model's forward compiled (at its first call)."""
+    runner = TorchRunner(load_model(folder_or_model), device=device, threads=threads)
+    runner.compile()
+    return runner
 
 
 def load_model(folder_or_model):
