@@ -145,7 +145,7 @@ def test_record_and_model_card(trimmed, corpus_file):
     assert (out / "model.safetensors").exists() and not list(out.glob("*.bin"))
 
 
-def test_keep_top_adds_the_most_likely_unigram_pieces(tmp_path, corpus_file):
+def test_keep_top_adds_the_most_likely_unigram_pieces_written_in_the_corpus_characters(tmp_path, corpus_file):
     from transformers import AutoTokenizer
 
     src = tmp_path / "uni"
@@ -154,11 +154,18 @@ def test_keep_top_adds_the_most_likely_unigram_pieces(tmp_path, corpus_file):
     more = trim_vocabulary(str(src), [str(corpus_file)], tmp_path / "more", keep_top=7)
     assert more.kept == plain.kept + 7 and more.kept_detail["top"] == 7
     scores = dict(json.loads(AutoTokenizer.from_pretrained(src).backend_tokenizer.to_str())["model"]["vocab"])
-    extra = set(more.kept_ids) - set(plain.kept_ids)
     tok = AutoTokenizer.from_pretrained(src)
+    alphabet = set("".join(SEEN)) | {"▁"}
+    in_alphabet = {i for i, p in enumerate(tok.convert_ids_to_tokens(list(range(len(tok))))) if set(p) <= alphabet}
+    extra = set(more.kept_ids) - set(plain.kept_ids)
+    assert extra <= in_alphabet
     extra_scores = [scores[p] for p in tok.convert_ids_to_tokens(sorted(extra))]
-    left = set(range(len(tok))) - set(more.kept_ids)
-    assert min(extra_scores) >= max(scores[p] for p in tok.convert_ids_to_tokens(sorted(left)))
+    left = (in_alphabet - set(more.kept_ids)) - set(tok.all_special_ids)
+    assert left and min(extra_scores) >= max(scores[p] for p in tok.convert_ids_to_tokens(sorted(left)))
+    # a piece with a character the corpus never uses is never added, however likely
+    outside = set(range(len(tok))) - in_alphabet - set(more.kept_ids)
+    assert outside and not outside & extra
+    assert max(scores[p] for p in tok.convert_ids_to_tokens(sorted(outside))) > min(extra_scores)
 
 
 def test_trimming_a_trimmed_model_keeps_original_ids(trimmed, tmp_path):
@@ -186,13 +193,15 @@ def test_cli_with_a_dataset_corpus(tiny_qa_model_dir, tmp_path, capsys):
     assert "not empty" in capsys.readouterr().err
 
 
-def test_word_list_corpus_covers_spanish_words_in_three_spellings():
+def test_word_list_corpus_covers_spanish_words_in_six_spellings_and_numbers_and_punctuation():
     from destila.models.trim import corpus_texts
 
     texts, kind = corpus_texts("wordfreq:es:50")
     assert kind == "words"
-    assert len(texts) == 150
-    assert {"de", "De", " de"} <= set(texts)
+    assert {"de", "De", " de", "(de", "(De", "DE"} <= set(texts)
+    assert sum(t in ("de", "De", " de", "(de", "(De", "DE") for t in texts) == 6
+    assert {"2023", " 1868", "3,9", "12.000", "«", "».", "¿", "!»"} <= set(texts)
+    assert texts == corpus_texts("wordfreq:es:50")[0]  # the same list every time
 
 
 @pytest.mark.parametrize("spec", ["wordfreq:es", "wordfreq:es:0", "wordfreq:es:many", "wordfreq:xx-nope:10"])

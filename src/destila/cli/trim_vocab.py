@@ -33,7 +33,8 @@ def trim_vocab_command(
     ] = None,
     keep_top: Annotated[
         int,
-        typer.Option("--keep-top", help="Also keep the N most likely unused pieces (Unigram scores), for unseen text."),
+        typer.Option("--keep-top", help="Also keep the N most likely unused pieces written in the corpus's characters "
+                     "(Unigram scores), for unseen text."),
     ] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the record as one JSON object.")] = False,
 ) -> None:

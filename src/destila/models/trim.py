@@ -2,9 +2,10 @@
 
 Most of a multilingual encoder's parameters sit in its embedding matrix, and Spanish text uses a small share of
 its pieces. Trimming keeps the pieces the corpus tokenises into, every special and added token, and optionally
-the N most likely other pieces; the kept pieces keep their relative order and their embedding rows, so the model's
-output on text made of kept pieces is unchanged. Other text still tokenises (into smaller kept pieces or the unknown
-token); nothing shifts.
+the N most likely other pieces written in the corpus's characters (names, acronyms and numbers of text the corpus
+does not hold, never pieces of a script it does not use); the kept pieces keep their relative order and their
+embedding rows, so the model's output on text made of kept pieces is unchanged. Other text still tokenises (into
+smaller kept pieces or the unknown token); nothing shifts.
 
 Supported tokenizer models: Unigram (SentencePiece, e.g. XLM-R / e5), WordPiece (BERT) and BPE (RoBERTa, GPT-2
 byte-level), through the `tokenizers` JSON of a fast tokenizer.
@@ -43,8 +44,10 @@ WORDFREQ_PREFIX = "wordfreq:"
 
 
 def word_list_texts(spec: str) -> list[str]:
-    """`wordfreq:LANG:N`: the N most frequent words of LANG (the `wordfreq` package), each as it appears
-    mid-sentence, capitalised and after a space, so the trimmed vocabulary covers the language beyond one corpus."""
+    """`wordfreq:LANG:N`: the N most frequent words of LANG (the `wordfreq` package), each as it appears at the start
+    of a word (mid-sentence or capitalised), glued to an opening bracket (lower-case or capitalised) and in capitals
+    (acronyms), plus numbers and punctuation as they are written: so the trimmed vocabulary covers the language
+    beyond one corpus, names and figures included."""
     parts = spec[len(WORDFREQ_PREFIX):].split(":")
     if len(parts) != 2 or not parts[1].isdigit() or int(parts[1]) <= 0:
         raise ConfigError(f"corpus {spec!r}: expected wordfreq:LANG:N, e.g. wordfreq:es:100000")
@@ -56,7 +59,19 @@ def word_list_texts(spec: str) -> list[str]:
     if lang not in available_languages():
         raise ConfigError(f"corpus {spec!r}: wordfreq has no word list for language {lang!r}")
     words = top_n_list(lang, n)
-    return [w for word in words for w in (word, word.capitalize(), " " + word)]
+    forms = [w for word in words
+             for w in (word, word.capitalize(), " " + word, "(" + word, "(" + word.capitalize(), word.upper())]
+    return forms + _numbers_and_punctuation()
+
+
+def _numbers_and_punctuation() -> list[str]:
+    """Whole numbers up to 2100 (years), decimals with a comma, thousands with a dot, each alone and after a space,
+    and punctuation marks followed by another mark or a space (« », ¿ ?, ...)."""
+    numbers = [str(i) for i in range(2101)]
+    numbers += [f"{i},{j}" for i in range(100) for j in range(10)]
+    numbers += [f"{i}.{j:03d}" for i in range(1, 100) for j in range(0, 1000, 7)]
+    marks = "«»“”\"'()[]¿?¡!.,;:—–-…%"
+    return numbers + [" " + x for x in numbers] + [a + b for a in marks for b in ("", ".", ",", " ", "»", "!", "?")]
 
 
 def corpus_texts(spec: str, data_dir: str | os.PathLike | None = None) -> tuple[list[str], str]:
@@ -126,8 +141,10 @@ def _bpe_derivation(piece: str, ranks: dict[tuple[str, str], int], prefix: str |
     return used
 
 
-def select_ids(spec: dict, tokenizer, counts: np.ndarray, keep_top: int = 0) -> tuple[list[int], dict]:
-    """Old ids to keep (ascending) and a summary: used, specials, extras kept for the tokenizer's sake, top N."""
+def select_ids(spec: dict, tokenizer, counts: np.ndarray, keep_top: int = 0,
+               alphabet: set[str] | None = None) -> tuple[list[int], dict]:
+    """Old ids to keep (ascending) and a summary: used, specials, extras kept for the tokenizer's sake, top N.
+    The top N are the most likely other pieces written in `alphabet` alone (the corpus's characters), if given."""
     model = spec["model"]
     kind = model["type"]
     size = len(counts)
@@ -167,10 +184,11 @@ def select_ids(spec: dict, tokenizer, counts: np.ndarray, keep_top: int = 0) -> 
     kept = used | special | extra
     top_added = 0
     if keep_top:
+        pieces = _pieces(spec, size)
         for i in order.tolist():
             if top_added >= keep_top:
                 break
-            if i < size and i not in kept:
+            if i < size and i not in kept and (alphabet is None or _written_in(pieces[i], alphabet)):
                 kept.add(i)
                 top_added += 1
     if kind == "BPE":  # close again over the derivations of the top-N pieces
@@ -186,6 +204,25 @@ def select_ids(spec: dict, tokenizer, counts: np.ndarray, keep_top: int = 0) -> 
         "top": top_added,
     }
     return sorted(kept), summary
+
+
+def _pieces(spec: dict, size: int) -> list[str]:
+    """The piece of each id of a tokenizer model (Unigram: a list of [piece, score]; WordPiece / BPE: a dict)."""
+    vocab = spec["model"]["vocab"]
+    pieces = [""] * size
+    if isinstance(vocab, list):
+        items = ((i, p) for i, (p, _) in enumerate(vocab))
+    else:
+        items = ((i, p) for p, i in vocab.items())
+    for i, p in items:
+        if i < size:
+            pieces[i] = p
+    return pieces
+
+
+def _written_in(piece: str, alphabet: set[str]) -> bool:
+    """Whether every character of `piece` (word-boundary markers aside) occurs in `alphabet`."""
+    return bool(piece) and all(ch in alphabet or ch in "▁Ġ#" for ch in piece)
 
 
 def _remap_processor(proc: dict | None, new_id: dict[int, int]) -> None:
@@ -341,7 +378,7 @@ def trim_vocabulary(
     backend = tokenizer.backend_tokenizer
     size = backend.get_vocab_size(with_added_tokens=True)
     counts = np.zeros(size, dtype=np.int64)
-    parts = []
+    parts, alphabet = [], set()
     for corpus in corpora:
         texts, kind = corpus_texts(corpus, data_dir)
         if not texts:
@@ -349,7 +386,8 @@ def trim_vocabulary(
         c = count_pieces(backend, texts, size)
         counts += c
         parts.append(CorpusPart(corpus, kind, len(texts), int(c.sum())))
-    kept, detail = select_ids(spec, tokenizer, counts, keep_top)
+        alphabet.update(*map(set, texts))
+    kept, detail = select_ids(spec, tokenizer, counts, keep_top, alphabet)
 
     new_spec = trim_tokenizer_spec(spec, kept)
     from tokenizers import Tokenizer
@@ -431,7 +469,7 @@ def _append_card(out_dir: Path, r: TrimReport) -> None:
 Trimmed from `{r.model}` to the pieces used by {corpus}.
 Kept {r.kept:,} of {r.original_tokenizer_size:,} tokenizer pieces ({r.original_vocab_size:,} embedding rows before):
 {d['used']:,} used by the corpus, {d['special']:,} special or added, {d['kept_for_tokenizer']:,} kept so the tokenizer
-behaves the same, {d['top']:,} most likely others (`--keep-top {r.keep_top}`).
+behaves the same, {d['top']:,} most likely others in the corpus's characters (`--keep-top {r.keep_top}`).
 Parameters {r.params_before:,} -> {r.params_after:,} (embedding matrix {r.embedding_params_before:,} ->
 {r.embedding_params_after:,}).
 
