@@ -238,3 +238,24 @@ def test_when_answering_nothing_is_best_the_threshold_is_below_every_null_odds(m
     record = evaluation.choose_null_threshold("model", dataset, kind="train")
     assert record["threshold"] < -0.5 and record["f1"] == pytest.approx(200 / 3)
     assert (record["HasAns_f1"], record["NoAns_f1"]) == (0.0, 100.0)
+
+
+def test_answer_cli_uses_the_stored_threshold(with_threshold, v2_file):
+    from typer.testing import CliRunner
+
+    from destila.cli import app
+    from destila.infer.predictor import Predictor
+
+    folder, threshold = with_threshold
+    examples = load_dataset(str(v2_file)).examples[:16]
+    predictor = Predictor.from_pretrained(folder, threads=1)
+    odds = [p.null_odds for p in predictor.predict_pairs([ex.question for ex in examples],
+                                                         [ex.context for ex in examples])]
+    said = []
+    for ex in examples:
+        result = CliRunner().invoke(app, ["answer", "--model", str(folder), "--question", ex.question, "--context",
+                                          ex.context, "--allow-no-answer", "--json", "--threads", "1"])
+        assert result.exit_code == 0, result.output
+        said.append(json.loads(result.stdout)["answer"] == "")
+    assert said == [o > threshold for o in odds]
+    assert said != [o > 0 for o in odds]  # the stored threshold, not 0, decided

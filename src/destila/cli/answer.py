@@ -29,7 +29,9 @@ def answer_command(
     ] = None,
     top_k: Annotated[int, typer.Option("--top-k", help="How many answers to show.", min=1)] = 1,
     impossible: Annotated[
-        bool, typer.Option("--allow-no-answer", help="Let the empty answer compete (SQuAD v2.0 models).")
+        bool,
+        typer.Option("--allow-no-answer", help="Let the empty answer compete (SQuAD v2.0 models), against the "
+                     "no-answer threshold stored in the model folder (else 0)."),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (the pipeline's structure).")] = False,
     raw: Annotated[
@@ -67,7 +69,11 @@ def answer_command(
         max_answer_len=max_answer_len,
         backend=backend,
     )
-    (prediction,) = predictor.predict_pairs([question], [context], top_k=top_k, handle_impossible_answer=impossible)
+    from destila.no_answer import stored_threshold
+
+    threshold = (stored_threshold(model) or 0.0) if impossible else 0.0
+    (prediction,) = predictor.predict_pairs([question], [context], top_k=top_k, handle_impossible_answer=impossible,
+                                            null_threshold=threshold)
     answers = prediction.answers if raw else clean_answers(prediction.answers)
     if as_json:
         result = answers[0] if len(answers) == 1 else answers  # the pipeline's structure
