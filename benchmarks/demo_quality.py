@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from runlogs import seconds_per_step, total_steps, train_seconds
+from runlogs import score_columns, seconds_per_step, total_steps, train_seconds
 
 from destila.pipeline import load_pipeline, run_pipeline
 
@@ -141,12 +141,9 @@ def markdown(result: dict) -> str:
         f"label-only {result['baseline_train_seconds']:.0f} s.",
         "",
     ]
-    header = "| model | parameters | x fewer than teacher | q/s | x teacher speed |"
-    sep = "|---|---:|---:|---:|---:|"
-    for d in datasets:
-        header += f" F1 {d} | EM {d} | % teacher F1 |"
-        sep += "---:|---:|---:|"
-    lines += [header, sep]
+    columns, separators = score_columns(datasets)
+    lines += ["| model | parameters | x fewer than teacher | q/s | x teacher speed |" + columns,
+              "|---|---:|---:|---:|---:|" + separators]
     for row in report["models"]:
         line = (f"| {row['name']} | {row['parameters'] / 1e6:.1f} M | {row['parameter_ratio']:.1f} "
                 f"| {row['throughput_qps']:.1f} | {row['speedup']:.2f} |")

@@ -32,7 +32,7 @@ import sys
 import time
 from pathlib import Path
 
-from runlogs import seconds_per_step, total_steps, train_seconds
+from runlogs import score_columns, seconds_per_step, total_steps, train_seconds
 
 from destila.config import DistillConfig, build_config
 from destila.pipeline import _evaluate, _slug, load_pipeline
@@ -159,12 +159,9 @@ def markdown(result: dict) -> str:
         "every other variant gets the same wall-clock time, augmentation included.",
         "",
     ]
-    header = "| student | steps | windows | train s | augment s | total s |"
-    sep = "|---|---:|---:|---:|---:|---:|"
-    for d in datasets:
-        header += f" F1 {d} | EM | % teacher F1 |"
-        sep += "---:|---:|---:|"
-    lines += [header, sep]
+    columns, separators = score_columns(datasets)
+    lines += ["| student | steps | windows | train s | augment s | total s |" + columns,
+              "|---|---:|---:|---:|---:|---:|" + separators]
     for row in result["rows"]:
         if row["name"] == "teacher":
             line = "| teacher | | | | | |"
