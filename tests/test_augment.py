@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -74,14 +75,29 @@ def test_word_replacement_keeps_the_answer_and_its_offset_and_the_capitals():
                            np.array([[3], [4], [5], [0], [1], [2]], dtype=np.int32))
     context = "El Río Amazonas, el más caudaloso del MUNDO, no es un río del mundo."
     answer = Answer("río del mundo", context.index("río del mundo"))
-    replacer = WordReplacer(table, p=1.0, min_length=3)
-    out = replacer(Draft("¿Cuál es el río más caudaloso?", context, [answer]), None, np.random.default_rng(0))
+    draft = Draft("¿Cuál es el río más caudaloso?", context, [answer])
+    # everything replaceable replaced: the question's words too, names (capitalised words) too
+    replacer = WordReplacer(table, p=1.0, min_length=3, question_p=1.0, names=True)
+    out = replacer(draft, None, np.random.default_rng(0))
     assert out.question == "¿Cuál es el lago más grande?"
     assert out.context == "El Lago Amazonas, el más grande del PLANETAS, no es un río del mundo."
     assert answer_found(out.context, out.answers) and out.answers[0].start == answer.start + 1
     assert out.edits == [{"augmenter": "words", "question": [["río", "lago"], ["caudaloso", "grande"]],
                           "context": [["Río", "Lago"], ["caudaloso", "grande"], ["MUNDO", "PLANETAS"]]}]
     assert WordReplacer(table, p=1.0, min_length=10)(out, None, np.random.default_rng(0)) is None
+
+
+def test_by_default_the_question_and_the_names_stay_as_they_are():
+    table = NeighbourTable(["río", "mundo", "caudaloso", "lago", "planetas", "grande"],
+                           np.array([[3], [4], [5], [0], [1], [2]], dtype=np.int32))
+    context = "El Río Amazonas, el más caudaloso del MUNDO, no es un río del mundo."
+    answer = Answer("río del mundo", context.index("río del mundo"))
+    out = WordReplacer(table, p=1.0, min_length=3)(Draft("¿Cuál es el río más caudaloso?", context, [answer]), None,
+                                                   np.random.default_rng(0))
+    assert out.question == "¿Cuál es el río más caudaloso?"
+    assert out.context == "El Río Amazonas, el más grande del MUNDO, no es un río del mundo."
+    assert answer_found(out.context, out.answers) and out.answers[0].start == answer.start - 3
+    assert out.edits == [{"augmenter": "words", "question": [], "context": [["caudaloso", "grande"]]}]
 
 
 def test_context_edits_keep_the_answer_sentence_and_find_the_answer_again(tmp_path):
@@ -131,11 +147,11 @@ def test_the_neighbour_table_holds_the_nearest_words_by_cosine_and_is_built_once
 
 def test_augmenting_is_deterministic_and_the_file_passes_destila_validation(model_dir, cache, tmp_path):
     dataset = load_dataset(str(squad_file(tmp_path / "d.json")))
-    config = AugmentConfig(copies=3, vocabulary=600)
+    config = AugmentConfig(copies=3, vocabulary=600, question_p=0.4, names=True)
     first = augment_dataset(dataset, config, str(model_dir)).write(tmp_path / "one.json")
     second = augment_dataset(dataset, config, str(model_dir)).write(tmp_path / "two.json")
     assert first.read_bytes() == second.read_bytes()
-    other = augment_dataset(dataset, AugmentConfig(copies=3, vocabulary=600, seed=7), str(model_dir))
+    other = augment_dataset(dataset, dataclasses.replace(config, seed=7), str(model_dir))
     assert other.write(tmp_path / "three.json").read_bytes() != first.read_bytes()
     # each question's copies come from its own random stream, not from its place in the data
     reordered = augment_dataset(replace(dataset, examples=dataset.examples[::-1]), config, str(model_dir))

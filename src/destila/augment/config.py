@@ -35,6 +35,12 @@ class AugmentConfig:
     """A word is replaced by one of its this many nearest words (cosine of mean piece embeddings)."""
     min_length: int = 3
     """Words shorter than this (most articles and prepositions) are never replaced."""
+    question_p: float = 0.0
+    """Chance that a word of the question is replaced. 0 (the default) keeps questions as asked: an edited question
+    ("¿Qué equipo...?" -> "¿Cómo equipo...?") asks something else, and the teacher's answer to it teaches noise."""
+    names: bool = False
+    """Also replace capitalised words of the context (names, places: "California" -> "Mercadotecnia"); off by
+    default, since changing a name changes the facts a question asks about."""
 
     def __post_init__(self) -> None:
         if isinstance(self.augmenters, str):
@@ -49,6 +55,12 @@ class AugmentConfig:
         if isinstance(self.p, bool) or not isinstance(self.p, (int, float)) or not 0 < self.p <= 1:
             raise ConfigError(f"augment.p: expected a number in (0, 1], got {self.p!r}")
         self.p = float(self.p)
+        q = self.question_p
+        if isinstance(q, bool) or not isinstance(q, (int, float)) or not 0 <= q <= 1:
+            raise ConfigError(f"augment.question_p: expected a number in [0, 1], got {q!r}")
+        self.question_p = float(q)
+        if not isinstance(self.names, bool):
+            raise ConfigError(f"augment.names: expected true or false, got {self.names!r}")
         if self.model is not None and (not isinstance(self.model, str) or not self.model):
             raise ConfigError(f"augment.model: expected a model name or null, got {self.model!r}")
 
@@ -62,11 +74,12 @@ class AugmentConfig:
         if unknown:
             raise ConfigError(f"{where}: unknown field(s) {', '.join(unknown)}; known: {', '.join(known)}")
         values = dict(data)
-        if isinstance(values.get("p"), str):  # YAML and --set give strings for some numbers
-            try:
-                values["p"] = float(values["p"])
-            except ValueError:
-                raise ConfigError(f"{where}.p: expected a number, got {values['p']!r}") from None
+        for name in ("p", "question_p"):
+            if isinstance(values.get(name), str):  # YAML and --set give strings for some numbers
+                try:
+                    values[name] = float(values[name])
+                except ValueError:
+                    raise ConfigError(f"{where}.{name}: expected a number, got {values[name]!r}") from None
         try:
             return cls(**values)
         except ConfigError as exc:

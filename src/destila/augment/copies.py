@@ -121,7 +121,7 @@ def _augmenters(examples: list[QAExample], config: AugmentConfig, model: str | N
             raise ConfigError("augment: replacing words needs a model whose embeddings give the neighbours "
                               "(--model, or augment.model)")
         table, table_info = neighbour_table(model, config.vocabulary, config.neighbours)
-        out.append(WordReplacer(table, config.p, config.min_length))
+        out.append(WordReplacer(table, config.p, config.min_length, config.question_p, config.names))
     return out, table_info
 
 

@@ -117,17 +117,20 @@ def _nearest(vectors: np.ndarray, k: int) -> np.ndarray:
 
 
 class WordReplacer:
-    """Replaces each word (of `min_length` letters or more, in the table) of the question and the context with
-    probability `p` by one of its neighbours, keeping its capitalisation; words of a gold answer stay."""
+    """Replaces each word (of `min_length` letters or more, in the table) of the context with probability `p`, and of
+    the question with probability `question_p`, by one of its neighbours, keeping its capitalisation. Words of a gold
+    answer stay, and so do capitalised words of the context (names) unless `names`."""
 
     name = "words"
 
-    def __init__(self, table: NeighbourTable, p: float, min_length: int):
+    def __init__(self, table: NeighbourTable, p: float, min_length: int, question_p: float = 0.0,
+                 names: bool = False):
         self.table, self.p, self.min_length = table, p, min_length
+        self.question_p, self.names = question_p, names
 
     def __call__(self, draft: Draft, source: QAExample, rng: np.random.Generator) -> Draft | None:
-        question, q_changes = self._replace(draft.question, [], rng)
-        context, c_changes = self._replace(draft.context, answer_spans(draft.answers), rng)
+        question, q_changes = self._replace(draft.question, [], rng, self.question_p, names=True)
+        context, c_changes = self._replace(draft.context, answer_spans(draft.answers), rng, self.p, self.names)
         if not q_changes and not c_changes:
             return None
         answers = [Answer(a.text, _shifted(a.start, c_changes)) for a in draft.answers]
@@ -135,17 +138,19 @@ class WordReplacer:
                 "context": [[old, new] for _, old, new in c_changes]}
         return Draft(question, context, answers, [*draft.edits, edit])
 
-    def _replace(self, text: str, keep: list[tuple[int, int]], rng: np.random.Generator):
+    def _replace(self, text: str, keep: list[tuple[int, int]], rng: np.random.Generator, p: float, names: bool):
         """(new text, [(start, old word, new word)]): the replacements made, positions in `text`."""
         found, index = [], self.table.index
         for m in _WORD.finditer(text):
             word = m.group()
             if len(word) < self.min_length or (keep and overlaps(m.start(), m.end(), keep)):
                 continue
+            if not names and word[0].isupper():
+                continue
             i = index.get(word.lower())
             if i is not None:
                 found.append((m.start(), word, self.table.neighbours[i]))
-        chosen = rng.random(len(found)) < self.p
+        chosen = rng.random(len(found)) < p
         picks = rng.integers(0, self.table.neighbours.shape[1], size=len(found))
         changes = [(start, word, _same_case(self.table.words[options[j]], word))
                    for (start, word, options), yes, j in zip(found, chosen, picks) if yes]

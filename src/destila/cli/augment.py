@@ -27,9 +27,16 @@ def augment_command(
     ] = None,
     copies: Annotated[int, typer.Option("--copies", help="Copies per question.", min=1)] = DEFAULT.copies,
     p: Annotated[
-        float, typer.Option("--p", help="Chance that a word is replaced, and that a sentence other than the "
-                            "answer's is dropped.", min=0.0, max=1.0)
+        float, typer.Option("--p", help="Chance that a word of the context is replaced, and that a sentence other "
+                            "than the answer's is dropped.", min=0.0, max=1.0)
     ] = DEFAULT.p,
+    question_p: Annotated[
+        float, typer.Option("--question-p", help="Chance that a word of the question is replaced (0: questions kept "
+                            "as asked).", min=0.0, max=1.0)
+    ] = DEFAULT.question_p,
+    names: Annotated[
+        bool, typer.Option("--names/--no-names", help="Also replace capitalised words of the context (names).")
+    ] = DEFAULT.names,
     seed: Annotated[
         int, typer.Option("--seed", help="Seed: the same seed, data and model give the same file.")
     ] = DEFAULT.seed,
@@ -56,7 +63,7 @@ def augment_command(
     from destila.data import load_dataset
 
     config = AugmentConfig(copies=copies, augmenters=augmenters, p=p, seed=seed, vocabulary=vocabulary,
-                           neighbours=neighbours, min_length=min_length)
+                           neighbours=neighbours, min_length=min_length, question_p=question_p, names=names)
     check_spec(data)  # before reading anything
     result = augment_dataset(load_dataset(data, data_dir=data_dir), config, model, data_dir=data_dir)
     path = result.write(out)
