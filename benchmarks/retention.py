@@ -141,6 +141,7 @@ def run(args) -> dict:
         rows.append(row)
     return {"script": Path(sys.argv[0]).name, "cpu": cpu_name(), "config": args.config, "overrides": args.overrides,
             "teacher": args.teacher, "steps": args.steps, "copies": args.copies, "hidden": args.hidden,
+            "variants": list(args.variants),
             "budget_seconds": round(budget, 1), "eval_data": bench.cfg.eval_data,
             "heldout_data": list(bench.cfg.heldout_data), "rows": rows}
 
@@ -152,7 +153,8 @@ def markdown(result: dict) -> str:
         "# Retention at equal wall-clock time: distilled, label-only, augmented, augmented + hidden-state losses",
         "",
         f"Command: `DESTILA_DATA_DIR=../shared/data python benchmarks/{result['script']} --teacher "
-        f"{result['teacher']} --steps {result['steps']} --copies {result['copies']} --hidden {result['hidden']}"
+        f"{result['teacher']} --steps {result['steps']} --copies {result['copies']} --hidden {result['hidden']} "
+        f"--variants {' '.join(result['variants'])}"
         + "".join(f" --set {o}" for o in result["overrides"]) + f"` on {result['cpu']} (2 threads).",
         "",
         f"Budget: the distilled student's {result['budget_seconds']:.0f} s of training ({result['steps']} steps); "
