@@ -87,7 +87,7 @@ def test_in_memory_models_and_unknown_backends(tiny_qa_model_dir):
     ids = np.array([[2, 10, 11, 3]], dtype=np.int64)
     start, end = runner(ids, np.ones_like(ids), np.zeros_like(ids))
     assert start.shape == end.shape == (1, 4) and start.dtype == np.float32
-    with pytest.raises(ConfigError, match="unknown backend 'nada'.*torch, torch-bf16, onnx, openvino"):
+    with pytest.raises(ConfigError, match="unknown backend 'nada'.*torch, torch-bf16, torch-compile, onnx, openvino"):
         make_runner(tiny_qa_model_dir, backend="nada")
     with pytest.raises(ConfigError, match="in-memory"):
         make_runner(model, backend="onnx")
