@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from destila.train.runlog import read_log
+
 
 def timed_records(folder: Path) -> list[dict]:
     """The training-log records of a finished run that carry a step time."""
-    records = [json.loads(line) for line in (folder / "training_log.jsonl").read_text().splitlines() if line]
-    return [r for r in records if r.get("type") == "train" and "seconds_per_step" in r]
+    return [r for r in read_log(folder) if r.get("type") == "train" and "seconds_per_step" in r]
 
 
 def seconds_per_step(folder: Path) -> float:

@@ -20,6 +20,7 @@ from destila.config import DistillConfig, TrainConfig, config_to_dict, load_reci
 from destila.errors import ConfigError
 from destila.models.families import SHAPE_FIELDS, model_family
 from destila.train.precision import resolve_mixed_precision
+from destila.train.runlog import read_log
 
 SPANISH = [
     "En el año 929, Abderramán III se proclamó califa en Córdoba.",
@@ -341,7 +342,7 @@ def _check_output(out: Path, recipe_used, ok) -> None:
 
     from destila.infer.predictor import Predictor
 
-    log = [json.loads(line) for line in (out / files.TRAINING_LOG).read_text().splitlines() if line.strip()]
+    log = read_log(out)
     train_records = [r for r in log if r["type"] == "train"]
     terms = sorted({k for r in train_records for k in r} - {"type", "stage", "stage_index", "step", "global_step",
                                                            "epoch", "lr", "tokens_per_s", "examples_per_s",

@@ -6,7 +6,9 @@ import json
 import math
 from pathlib import Path
 
-LOG_FILE = "training_log.jsonl"
+from destila import files
+
+LOG_FILE = files.TRAINING_LOG
 
 
 class RunLog:
@@ -86,12 +88,13 @@ def throughput_drift(records: list[dict], window: int = 100) -> list[dict]:
         first = [s for s in spans if s[0] <= window]
         tail = [s for s in spans if s[0] > last - window]
         rss_after_epoch = [s[3]["rss_mb"] for s in spans if "rss_mb" in s[3] and s[3].get("epoch", 0) >= 1]
+        start, end = _rate(first), _rate(tail)
         out.append({
             "stage": rows[0].get("stage", str(index)),
             "steps": last,
-            "first_tokens_per_s": _rate(first),
-            "last_tokens_per_s": _rate(tail),
-            "ratio": _rate(tail) / _rate(first) if _rate(first) else None,
+            "first_tokens_per_s": start,
+            "last_tokens_per_s": end,
+            "ratio": end / start if start else None,
             "rss_mb_after_first_epoch": rss_after_epoch[0] if rss_after_epoch else None,
             "rss_mb_end": rss_after_epoch[-1] if rss_after_epoch else None,
         })
