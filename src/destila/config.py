@@ -156,6 +156,13 @@ class TrainConfig:
     hidden_dropout: float | None = documented(None, "hidden-state dropout while training (None: the model's own)")
     freeze_embeddings: bool = documented(
         False, "keep the word embedding matrix fixed (faster on CPU for big vocabularies)")
+    subnet_layers: list | None = documented(
+        None, "also train the sub-network of these layers (1-based, e.g. [3, 6, 9, 12]) inside the model, sharing its "
+        "weights: gold CE plus KD from the whole model's predictions every step (in-place distillation), so a "
+        "student built later from the same layers starts close to the model (train only)")
+    subnet_kd: float = documented(
+        0.5, "the sub-network's loss: this share KD from the whole model, the rest gold CE")
+    subnet_temperature: float = documented(2.0, "softmax temperature of the sub-network's KD term")
     max_train_examples: int | None = documented(None, "use only the first N training questions")
     max_eval_examples: int | None = documented(None, "score only the first N dev questions")
     dynamic_padding: bool = documented(True, "pad each batch to its longest window instead of max_length")
@@ -210,6 +217,12 @@ class TrainConfig:
         for name in ("max_train_examples", "max_eval_examples"):
             value = getattr(self, name)
             check(value is None or value > 0, p + name, "must be > 0", value)
+        check(0 <= self.subnet_kd <= 1, p + "subnet_kd", "must be in [0, 1]", self.subnet_kd)
+        check(self.subnet_temperature > 0, p + "subnet_temperature", "must be > 0", self.subnet_temperature)
+        if self.subnet_layers is not None:
+            from destila.models.students import check_layer_list
+
+            self.subnet_layers = check_layer_list(self.subnet_layers, p + "subnet_layers")
         self.train_data = data_specs(self.train_data, p + "train_data")
         check(bool(self.output_dir), p + "output_dir", "must name a folder", self.output_dir)
 

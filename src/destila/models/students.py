@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import re
+from contextlib import contextmanager
 
 from destila.errors import ConfigError
 from destila.models.families import SHAPE_FIELDS, model_family
@@ -110,21 +111,57 @@ def _from_config(teacher, overrides: dict):
     return model.to(torch.float32)
 
 
+def check_layer_list(layers, name: str, n_layers: int | None = None) -> list[int]:
+    """A list of 1-based layer numbers (as in layer maps), or a ConfigError naming `name`. `"[3, 6]"` and `"3,6"`
+    (from the command line) are read as lists; with `n_layers`, each must be in 1..n_layers."""
+    if isinstance(layers, str):
+        parts = [p.strip() for p in layers.strip().strip("[]").split(",") if p.strip()]
+        layers = [int(p) if p.lstrip("-").isdigit() else p for p in parts]
+    if isinstance(layers, bytes) or not hasattr(layers, "__iter__") or isinstance(layers, dict):
+        raise ConfigError(f"{name}: expected a list of layers, got {layers!r}")
+    layers = list(layers)
+    if not layers:
+        raise ConfigError(f"{name}: the list is empty")
+    top = n_layers if n_layers is not None else float("inf")
+    for i, layer in enumerate(layers):
+        if isinstance(layer, bool) or not isinstance(layer, int) or not 1 <= layer <= top:
+            bound = f"1..{n_layers}" if n_layers is not None else "from 1"
+            raise ConfigError(f"{name}[{i}]: {layer!r} is not a layer; layers are 1-based, {bound}")
+    return layers
+
+
+def layer_list_module(model):
+    """The model's ModuleList of encoder layers (`encoder.layer` for BERT-like families)."""
+    from torch import nn
+
+    suffix = model_family(model.config.model_type).layer_prefix.rstrip(".")
+    for module_name, module in model.named_modules():
+        if isinstance(module, nn.ModuleList) and (module_name == suffix or module_name.endswith("." + suffix)):
+            return module_name, module
+    raise ConfigError(f"{type(model).__name__} has no `{suffix}` layer list to take a sub-network from")
+
+
+@contextmanager
+def sub_network(model, layers: list[int]):
+    """Within the block, `model` runs only `layers` (1-based), in that order, with the same weights: the model a
+    `{"layers": layers}` student would be, without copying anything."""
+    module_name, full = layer_list_module(model)
+    parent_name, _, attr = module_name.rpartition(".")
+    parent = model.get_submodule(parent_name) if parent_name else model
+    from torch import nn
+
+    setattr(parent, attr, nn.ModuleList([full[i - 1] for i in layers]))
+    try:
+        yield model
+    finally:
+        setattr(parent, attr, full)
+
+
 def _from_layers(teacher, layers) -> object:
     import torch
     from transformers import AutoModelForQuestionAnswering
 
-    n_teacher = teacher.config.num_hidden_layers
-    if isinstance(layers, (str, bytes)) or not hasattr(layers, "__iter__"):
-        raise ConfigError(f"student.layers: expected a list of teacher layers, got {layers!r}")
-    layers = list(layers)
-    if not layers:
-        raise ConfigError("student.layers: the list is empty")
-    for i, layer in enumerate(layers):
-        if isinstance(layer, bool) or not isinstance(layer, int) or not 1 <= layer <= n_teacher:
-            raise ConfigError(
-                f"student.layers[{i}]: {layer!r} is not a teacher layer; layers are 1-based, 1..{n_teacher}"
-            )
+    layers = check_layer_list(layers, "student.layers", teacher.config.num_hidden_layers)
 
     config = student_config(teacher.config, {"num_hidden_layers": len(layers)})
     student = AutoModelForQuestionAnswering.from_config(config)

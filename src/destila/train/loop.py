@@ -10,25 +10,56 @@ from __future__ import annotations
 import math
 import shutil
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from destila.distill.functional import task_loss, token_mask
+from destila.distill.functional import kd_loss, task_loss, token_mask
 from destila.distill.losses import DistillationLoss
 from destila.distill.outputs import QAOutputs, run_qa_model
 from destila.errors import ModelError
 from destila.memory import resident_bytes
+from destila.models.students import sub_network
+
+
+@dataclass(frozen=True)
+class SubNetwork:
+    """A sub-network trained inside the model with the same weights (in-place distillation): its layers (1-based),
+    the KD share of its loss (the rest is gold CE) and the KD temperature."""
+
+    layers: tuple[int, ...]
+    kd: float = 0.5
+    temperature: float = 2.0
+
+    @classmethod
+    def from_config(cls, cfg) -> SubNetwork | None:
+        if not cfg.subnet_layers:
+            return None
+        return cls(tuple(cfg.subnet_layers), cfg.subnet_kd, cfg.subnet_temperature)
+
+    def loss(self, model: nn.Module, batch: dict, whole: QAOutputs) -> dict[str, torch.Tensor]:
+        """The sub-network's terms: `sub_ce` on gold, `sub_kd` against the whole model's (detached) logits, and
+        `sub_loss` = their mix."""
+        with sub_network(model, list(self.layers)):
+            out = run_qa_model(model, batch)
+        mask = token_mask(batch, out.start_logits)
+        ce = task_loss(out.start_logits, out.end_logits, batch["start_positions"], batch["end_positions"], mask)
+        kd = sum(kd_loss(s, t.detach(), mask, temperature=self.temperature) for s, t in (
+            (out.start_logits, whole.start_logits), (out.end_logits, whole.end_logits))) / 2
+        return {"sub_loss": (1 - self.kd) * ce + self.kd * kd, "sub_ce": ce, "sub_kd": kd}
 
 
 class TrainModule(nn.Module):
-    """What the optimiser trains: the student and, when distilling, the loss with its projections."""
+    """What the optimiser trains: the student and, when distilling, the loss with its projections. With `subnet`,
+    each step also trains that sub-network of the student's layers (fine-tuning only)."""
 
-    def __init__(self, student: nn.Module, loss_fn: DistillationLoss | None):
+    def __init__(self, student: nn.Module, loss_fn: DistillationLoss | None, subnet: SubNetwork | None = None):
         super().__init__()
         self.student = student
         self.loss_fn = loss_fn
+        self.subnet = subnet
 
     def compile_with(self, compiler) -> None:
         """Run forward (the student's forward and the loss) through `compiler` (a
@@ -40,7 +71,10 @@ class TrainModule(nn.Module):
             out = run_qa_model(self.student, batch)
             ce = task_loss(out.start_logits, out.end_logits, batch["start_positions"], batch["end_positions"],
                            token_mask(batch, out.start_logits))
-            return {"loss": ce, "ce": ce}
+            if self.subnet is None:
+                return {"loss": ce, "ce": ce}
+            terms = self.subnet.loss(self.student, batch, out)
+            return {"loss": ce + terms["sub_loss"], "ce": ce, **terms}
         student_out = run_qa_model(self.student, batch, **self.loss_fn.forward_kwargs("student"))
         return self.loss_fn(student_out, teacher_out, batch)
 

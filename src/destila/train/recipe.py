@@ -30,6 +30,7 @@ from destila.errors import ConfigError
 from destila.evaluation import choose_null_threshold, evaluate
 from destila.models.compiled import Compiler
 from destila.models.dropout import set_dropout
+from destila.models.students import check_layer_list
 from destila.train import kernels
 from destila.train.batches import (
     BatchPlan,
@@ -44,6 +45,7 @@ from destila.train.loop import (
     FrozenTeacher,
     FrozenWeights,
     StepMeter,
+    SubNetwork,
     TrainModule,
     carry_projections,
     flat_scores,
@@ -83,6 +85,8 @@ def run_train(cfg: TrainConfig, *, resume: bool = False, on_step: StepHook | Non
     _set_threads(cfg)
     tokenizer = load_tokenizer(cfg.model)
     student = load_qa_model(cfg.model).float()
+    if cfg.subnet_layers:
+        check_layer_list(cfg.subnet_layers, "train.subnet_layers", student.config.num_hidden_layers)
     stages = [Stage(0, "train", None, cfg.epochs, cfg.max_steps, cfg.learning_rate, cfg.warmup_ratio, True)]
     return TrainingRun(cfg, cfg, stages, student=student, tokenizer=tokenizer, teacher=None, source=cfg.model,
                        on_step=on_step).run(resume)
@@ -95,6 +99,9 @@ def run_distill(cfg: DistillConfig, *, resume: bool = False, on_step: StepHook |
     from destila.models.hub import load_qa_model, load_tokenizer
     from destila.models.students import build_student
 
+    if cfg.train.subnet_layers:
+        raise ConfigError("train.subnet_layers: sub-network training is for `destila train` (fine-tuning a teacher); "
+                          "a distilled student is already the small model")
     _set_threads(cfg.train)
     tokenizer = load_tokenizer(cfg.teacher)
     teacher = load_qa_model(cfg.teacher).float()
@@ -327,7 +334,7 @@ class TrainingRun:
             loss_fn = DistillationLoss(stage.loss, student_config=self.student.config,
                                        teacher_config=self.teacher.model.config)
             carry_projections(previous, loss_fn)
-        module = TrainModule(self.student, loss_fn)
+        module = TrainModule(self.student, loss_fn, SubNetwork.from_config(cfg) if loss_fn is None else None)
         if self.compiler is not None:
             module.compile_with(self.compiler)
         optimizer = torch.optim.AdamW(param_groups(module, cfg.weight_decay), lr=stage.learning_rate,
