@@ -58,7 +58,9 @@ def test_export_folder_is_self_contained(onnx_dir, tiny_qa_model_dir):
     assert "## Export" in (onnx_dir / "README.md").read_text()
     parity = json.loads((onnx_dir / "parity.json").read_text())
     assert parity["passed"] and parity["agreement"] == 1.0 and parity["questions"] == 30
-    assert parity["onnx"] == parity["pytorch"]
+    # Same answers, so the same scores; the best no-answer thresholds are null-score differences, which the two
+    # runtimes round apart in the 8th digit (-0.00024873471 against -0.00024873469 on a fresh clone).
+    assert parity["onnx"] == pytest.approx(parity["pytorch"], rel=1e-6, abs=1e-9)
     assert parity["logits"]["max_abs_start_logit_diff"] < 1e-4
 
 
