@@ -7,7 +7,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from destila.config import TrainConfig
+from destila.config import TrainConfig, apply_overrides
 from destila.errors import ConfigError
 from destila.train.recipe import run_distill, run_train
 from test_train_loop import distill_cfg, qa_file, read_log, teacher_dir, train_cfg  # noqa: F401 (fixtures)
@@ -80,7 +80,10 @@ def test_bad_sub_network_settings_are_named(teacher_dir, qa_file, tmp_path):  # 
         TrainConfig(subnet_layers=[])
     with pytest.raises(ConfigError, match="train.subnet_kd"):
         TrainConfig(subnet_kd=1.5)
-    assert TrainConfig(subnet_layers="[3, 6]").subnet_layers == [3, 6]  # as --set gives it
+    overridden = apply_overrides({}, ["subnet_layers=[3, 6]"])  # as `--set train.subnet_layers=[3, 6]` gives it
+    assert TrainConfig(**overridden).subnet_layers == [3, 6]
+    with pytest.raises(ConfigError, match="train.subnet_layers: expected a list of layers"):
+        TrainConfig(subnet_layers="3, 6")
     with pytest.raises(ConfigError, match=r"train.subnet_layers\[1\]: 9 is not a layer; layers are 1-based, 1..4"):
         run_train(train_cfg(qa_file, tmp_path / "x", model=str(teacher_dir), subnet_layers=[1, 9]))
     with pytest.raises(ConfigError, match="train.subnet_layers: sub-network training is for `destila train`"):

@@ -112,12 +112,9 @@ def _from_config(teacher, overrides: dict):
 
 
 def check_layer_list(layers, name: str, n_layers: int | None = None) -> list[int]:
-    """A list of 1-based layer numbers (as in layer maps), or a ConfigError naming `name`. `"[3, 6]"` and `"3,6"`
-    (from the command line) are read as lists; with `n_layers`, each must be in 1..n_layers."""
-    if isinstance(layers, str):
-        parts = [p.strip() for p in layers.strip().strip("[]").split(",") if p.strip()]
-        layers = [int(p) if p.lstrip("-").isdigit() else p for p in parts]
-    if isinstance(layers, bytes) or not hasattr(layers, "__iter__") or isinstance(layers, dict):
+    """A list of 1-based layer numbers (as in layer maps), or a ConfigError naming `name`; with `n_layers`, each
+    must be in 1..n_layers. (`--set key=[3, 6]` reaches here as a list: overrides are parsed as YAML.)"""
+    if isinstance(layers, (str, bytes, dict)) or not hasattr(layers, "__iter__"):
         raise ConfigError(f"{name}: expected a list of layers, got {layers!r}")
     layers = list(layers)
     if not layers:
@@ -145,11 +142,11 @@ def layer_list_module(model):
 def sub_network(model, layers: list[int]):
     """Within the block, `model` runs only `layers` (1-based), in that order, with the same weights: the model a
     `{"layers": layers}` student would be, without copying anything."""
+    from torch import nn
+
     module_name, full = layer_list_module(model)
     parent_name, _, attr = module_name.rpartition(".")
     parent = model.get_submodule(parent_name) if parent_name else model
-    from torch import nn
-
     setattr(parent, attr, nn.ModuleList([full[i - 1] for i in layers]))
     try:
         yield model
