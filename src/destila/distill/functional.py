@@ -78,6 +78,23 @@ def kd_loss(
     return loss
 
 
+def span_kd_loss(
+    student_start: Tensor,
+    student_end: Tensor,
+    teacher_start: Tensor,
+    teacher_end: Tensor,
+    mask: Tensor,
+    *,
+    reduction: str = "mean",
+    **kw,
+) -> Tensor:
+    """`kd_loss` on the start and on the end logits (the teacher's detached), their mean (or their sum with
+    `reduction="sum"`); `kw` go to `kd_loss`."""
+    both = kd_loss(student_start, teacher_start.detach(), mask, **kw) + kd_loss(
+        student_end, teacher_end.detach(), mask, **kw)
+    return both if reduction == "sum" else both / 2
+
+
 def masked_mse(a: Tensor, b: Tensor, mask: Tensor | None) -> Tensor:
     """Mean squared error over the elements where `mask` (broadcast to a's shape) is True."""
     diff = (a.float() - b.float()) ** 2

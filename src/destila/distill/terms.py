@@ -173,14 +173,13 @@ class PredictionTerm(LossTerm):
     )
 
     def compute(self, x: TermInputs) -> Tensor:
-        from destila.distill.functional import kd_loss
+        from destila.distill.functional import span_kd_loss
 
         c = self.config
-        kw = {"temperature": c.temperature, "kind": c.kd_kind, "t2_scaling": c.t2_scaling}
         s, t = x.student, x.teacher
-        start = kd_loss(s.start_logits, t.start_logits.detach(), x.mask, **kw)
-        both = start + kd_loss(s.end_logits, t.end_logits.detach(), x.mask, **kw)
-        return both if c.kd_reduction == "sum" else both / 2
+        return span_kd_loss(s.start_logits, s.end_logits, t.start_logits, t.end_logits, x.mask,
+                            reduction=c.kd_reduction, temperature=c.temperature, kind=c.kd_kind,
+                            t2_scaling=c.t2_scaling)
 
 
 @register

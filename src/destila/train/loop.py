@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from destila.distill.functional import kd_loss, task_loss, token_mask
+from destila.distill.functional import span_kd_loss, task_loss, token_mask
 from destila.distill.losses import DistillationLoss
 from destila.distill.outputs import QAOutputs, run_qa_model
 from destila.errors import ModelError
@@ -46,8 +46,8 @@ class SubNetwork:
             out = run_qa_model(model, batch)
         mask = token_mask(batch, out.start_logits)
         ce = task_loss(out.start_logits, out.end_logits, batch["start_positions"], batch["end_positions"], mask)
-        kd = sum(kd_loss(s, t.detach(), mask, temperature=self.temperature) for s, t in (
-            (out.start_logits, whole.start_logits), (out.end_logits, whole.end_logits))) / 2
+        kd = span_kd_loss(out.start_logits, out.end_logits, whole.start_logits, whole.end_logits, mask,
+                          temperature=self.temperature)
         return {"sub_loss": (1 - self.kd) * ce + self.kd * kd, "sub_ce": ce, "sub_kd": kd}
 
 
