@@ -9,7 +9,7 @@ REF := .venv-ref
 DATA_DIR ?= $(abspath ../shared/data)
 STAMP := $(VENV)/.installed
 
-.PHONY: setup ref-env browser demo demo-quick test lint clean
+.PHONY: setup ref-env browser demo demo-quick best test lint clean
 
 setup: $(STAMP)
 
@@ -37,6 +37,10 @@ demo: setup
 
 demo-quick: setup
 	DESTILA_DATA_DIR=$(DATA_DIR) $(BIN)/destila pipeline --config configs/demo.yaml --quick
+
+# The strongest teacher and student made offline here (configs/best.yaml, docs/best.md).
+best: setup
+	DESTILA_DATA_DIR=$(DATA_DIR) $(BIN)/destila pipeline --config configs/best.yaml
 
 # Headless Chromium and its WebDriver for the page test (Debian's packages; needs root, as CI has).
 browser:
