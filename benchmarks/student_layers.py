@@ -1,0 +1,116 @@
+"""Which teacher layers make the best starting student: the same distillation recipe from different layer choices.
+
+Every student is the pipeline recipe's `student:` body with `student.layers` set to one choice, distilled from the
+same finished teacher folder for the same number of steps (the same windows in the same order), then scored on the
+eval data and the held-out sets of the recipe (official SQuAD F1/EM, untrimmed, PyTorch). Each run computes its
+own teacher logits (a finished run deletes its cache), so the runs cost the same time but for the students' own
+steps.
+
+    DESTILA_DATA_DIR=../shared/data python benchmarks/student_layers.py --teacher runs/demo/teacher --steps 600 \\
+        --layers 3,6,9,12 1,2,3,4 1,2,3,12
+
+Writes docs/benchmarks/student_layers.md and .json; runs go to runs/student_layers/ (finished choices are reused).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from retention import Bench
+from runlogs import score_columns, total_steps, train_seconds
+
+from destila.train.precision import cpu_name
+from destila.train.recipe import run_distill
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def layer_body(student: dict, layers: list[int]) -> dict:
+    body = copy.deepcopy(student)
+    body["student"] = {**body.get("student", {}), "layers": layers}
+    return body
+
+
+def train(bench: Bench, name: str, body: dict, steps: int) -> Path:
+    """Train one choice (reused when already trained for `steps`)."""
+    folder = bench.out / name
+    stamp = folder / "stage.json"
+    if stamp.exists() and total_steps(folder) == steps:
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
+    run_distill(bench.config(body, folder, max_steps=steps, eval_data=None))
+    stamp.write_text(json.dumps({"steps": steps}))
+    return folder
+
+
+def run(args) -> dict:
+    bench = Bench(args)
+    bench.out.mkdir(parents=True, exist_ok=True)
+    rows = [{"name": "teacher", **bench.scores("teacher", Path(args.teacher))}]
+    for choice in args.layers:
+        layers = [int(x) for x in choice.split(",")]
+        name = "layers-" + "-".join(map(str, layers))
+        folder = train(bench, name, layer_body(bench.cfg.student, layers), args.steps)
+        rows.append({"name": name, "layers": layers, "steps": args.steps,
+                     "train_seconds": round(train_seconds(folder), 1), **bench.scores(name, folder)})
+    return {"script": Path(sys.argv[0]).name, "cpu": cpu_name(), "config": args.config, "overrides": args.overrides,
+            "teacher": args.teacher, "steps": args.steps, "layers": list(args.layers),
+            "eval_data": bench.cfg.eval_data, "heldout_data": list(bench.cfg.heldout_data), "rows": rows}
+
+
+def markdown(result: dict) -> str:
+    datasets = [result["eval_data"], *result["heldout_data"]]
+    teacher = result["rows"][0]
+    lines = [
+        "# Which teacher layers start the student: the same distillation from different layer choices",
+        "",
+        f"Command: `DESTILA_DATA_DIR=../shared/data python benchmarks/{result['script']} --teacher "
+        f"{result['teacher']} --steps {result['steps']} --layers {' '.join(result['layers'])}"
+        + "".join(f" --set {o}" for o in result["overrides"]) + f"` on {result['cpu']} (2 threads).",
+        "",
+        "Every student: the recipe's student body with `student.layers` changed, the same steps over the same windows "
+        "in the same order, from the same teacher.",
+        "",
+    ]
+    columns, separators = score_columns(datasets)
+    lines += ["| student layers | steps | train s |" + columns, "|---|---:|---:|" + separators]
+    for row in result["rows"]:
+        if row["name"] == "teacher":
+            line = "| teacher (all 12) | | |"
+        else:
+            line = f"| {', '.join(map(str, row['layers']))} | {row['steps']} | {row['train_seconds']:.0f} |"
+        for d in datasets:
+            s = row[d]
+            line += f" {s['f1']:.2f} | {s['em']:.2f} | {100 * s['f1'] / teacher[d]['f1']:.1f} |"
+        lines.append(line)
+    lines += ["", "F1/EM: official SQuAD scores of the untrimmed student in PyTorch.", ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default=str(ROOT / "configs" / "demo.yaml"), help="pipeline recipe")
+    parser.add_argument("--teacher", required=True, help="a fine-tuned teacher folder (e.g. runs/demo/teacher)")
+    parser.add_argument("--steps", type=int, default=600, help="steps of every student")
+    parser.add_argument("--layers", nargs="+", default=["3,6,9,12", "1,2,3,4", "1,2,3,12"],
+                        help="layer choices, 1-based, comma-separated")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], help="pipeline override")
+    parser.add_argument("--out-runs", default="runs/student_layers")
+    parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks" / "student_layers"))
+    args = parser.parse_args()
+    started = time.perf_counter()
+    result = run(args)
+    result["benchmark_minutes"] = round((time.perf_counter() - started) / 60, 1)
+    out = Path(args.out)
+    out.with_suffix(".json").write_text(json.dumps(result, indent=2, ensure_ascii=False), "utf-8")
+    out.with_suffix(".md").write_text(markdown(result), "utf-8")
+
+
+if __name__ == "__main__":
+    main()
