@@ -32,7 +32,7 @@ import sys
 import time
 from pathlib import Path
 
-from runlogs import score_columns, seconds_per_step, total_steps, train_seconds
+from runlogs import save_result, score_cells, score_columns, seconds_per_step, total_steps, train_seconds
 
 from destila.config import DistillConfig, build_config
 from destila.pipeline import _evaluate, _slug, load_pipeline
@@ -170,10 +170,7 @@ def markdown(result: dict) -> str:
         else:
             line = (f"| {row['name']} | {row['steps']} | {row['windows']} | {row['train_seconds']:.0f} "
                     f"| {row['augment_seconds']:.0f} | {row['cost_seconds']:.0f} |")
-        for d in datasets:
-            s = row[d]
-            line += f" {s['f1']:.2f} | {s['em']:.2f} | {100 * s['f1'] / teacher[d]['f1']:.1f} |"
-        lines.append(line)
+        lines.append(line + score_cells(row, teacher, datasets))
     lines += ["", "windows: training windows of the run (originals plus augmented copies). F1/EM: official SQuAD "
               "scores of the untrimmed student in PyTorch.", ""]
     return "\n".join(lines)
@@ -195,10 +192,7 @@ def main() -> None:
     started = time.perf_counter()
     result = run(args)
     result["benchmark_minutes"] = round((time.perf_counter() - started) / 60, 1)
-    out = Path(args.out)
-    out.with_suffix(".json").write_text(json.dumps(result, indent=2, ensure_ascii=False), "utf-8")
-    out.with_suffix(".md").write_text(markdown(result), "utf-8")
-    print(markdown(result))
+    print(save_result(Path(args.out), result, markdown))
 
 
 if __name__ == "__main__":

@@ -41,3 +41,18 @@ def score_columns(datasets: list[str]) -> tuple[str, str]:
     """The F1 / EM / % of teacher F1 columns of a results table, one triple per data set: (header, separator)."""
     return ("".join(f" F1 {d} | EM {d} | % teacher F1 |" for d in datasets),
             "".join("---:|---:|---:|" for _ in datasets))
+
+
+def score_cells(row: dict, teacher: dict, datasets: list[str]) -> str:
+    """The cells under `score_columns` for one row: F1, EM and F1 as a share of the teacher's, per data set."""
+    return "".join(f" {row[d]['f1']:.2f} | {row[d]['em']:.2f} | {100 * row[d]['f1'] / teacher[d]['f1']:.1f} |"
+                   for d in datasets)
+
+
+def save_result(out: Path, result: dict, markdown) -> str:
+    """Write `result` as out.json and its table `markdown(result)` as out.md; returns the table."""
+    out = Path(out)
+    table = markdown(result)
+    out.with_suffix(".json").write_text(json.dumps(result, indent=2, ensure_ascii=False), "utf-8")
+    out.with_suffix(".md").write_text(table, "utf-8")
+    return table

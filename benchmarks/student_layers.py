@@ -16,17 +16,14 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
-import shutil
 import sys
 import time
 from pathlib import Path
 
 from retention import Bench
-from runlogs import score_columns, total_steps, train_seconds
+from runlogs import save_result, score_cells, score_columns, train_seconds
 
 from destila.train.precision import cpu_name
-from destila.train.recipe import run_distill
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,18 +34,6 @@ def layer_body(student: dict, layers: list[int]) -> dict:
     return body
 
 
-def train(bench: Bench, name: str, body: dict, steps: int) -> Path:
-    """Train one choice (reused when already trained for `steps`)."""
-    folder = bench.out / name
-    stamp = folder / "stage.json"
-    if stamp.exists() and total_steps(folder) == steps:
-        return folder
-    shutil.rmtree(folder, ignore_errors=True)
-    run_distill(bench.config(body, folder, max_steps=steps, eval_data=None))
-    stamp.write_text(json.dumps({"steps": steps}))
-    return folder
-
-
 def run(args) -> dict:
     bench = Bench(args)
     bench.out.mkdir(parents=True, exist_ok=True)
@@ -56,7 +41,7 @@ def run(args) -> dict:
     for choice in args.layers:
         layers = [int(x) for x in choice.split(",")]
         name = "layers-" + "-".join(map(str, layers))
-        folder = train(bench, name, layer_body(bench.cfg.student, layers), args.steps)
+        folder = bench.train(name, layer_body(bench.cfg.student, layers), args.steps)
         rows.append({"name": name, "layers": layers, "steps": args.steps,
                      "train_seconds": round(train_seconds(folder), 1), **bench.scores(name, folder)})
     return {"script": Path(sys.argv[0]).name, "cpu": cpu_name(), "config": args.config, "overrides": args.overrides,
@@ -85,10 +70,7 @@ def markdown(result: dict) -> str:
             line = "| teacher (all 12) | | |"
         else:
             line = f"| {', '.join(map(str, row['layers']))} | {row['steps']} | {row['train_seconds']:.0f} |"
-        for d in datasets:
-            s = row[d]
-            line += f" {s['f1']:.2f} | {s['em']:.2f} | {100 * s['f1'] / teacher[d]['f1']:.1f} |"
-        lines.append(line)
+        lines.append(line + score_cells(row, teacher, datasets))
     lines += ["", "F1/EM: official SQuAD scores of the untrimmed student in PyTorch.", ""]
     return "\n".join(lines)
 
@@ -107,9 +89,7 @@ def main() -> None:
     started = time.perf_counter()
     result = run(args)
     result["benchmark_minutes"] = round((time.perf_counter() - started) / 60, 1)
-    out = Path(args.out)
-    out.with_suffix(".json").write_text(json.dumps(result, indent=2, ensure_ascii=False), "utf-8")
-    out.with_suffix(".md").write_text(markdown(result), "utf-8")
+    save_result(Path(args.out), result, markdown)
 
 
 if __name__ == "__main__":
