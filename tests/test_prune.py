@@ -316,3 +316,44 @@ def test_the_speed_target_is_met_within_ten_percent_on_tiny_shapes(tmp_path):
     assert cached and all(v > 0 for v in cached.values())
     again = SpeedTable(c, batch=8, length=64, path=tmp_path / "speeds.json")
     assert again.layer(shape.hidden, shape.ffn) == speeds.layer(shape.hidden, shape.ffn) and again.measured == 0
+
+
+def test_dry_run_of_a_pruning_recipe_scores_times_and_cuts_offline(tmp_path):
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from destila.cli import app
+
+    paper = Path(__file__).resolve().parents[1] / "configs" / "paper.yaml"
+    result = CliRunner().invoke(app, [
+        "distill", "--config", str(paper), "--dry-run", "--set",
+        "student={prune: {target_speedup: 3.0, layers: [6, 12, 18, 24]}}", "--set", "loss.attention=0"])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    assert "student.prune: scored, timed and cut on the stand-in" in result.output
+    assert "prune: importance of" in result.output and "candidate shapes" in result.output
+    assert "dry run passed" in result.output
+
+
+def test_cli_prune_writes_a_plain_folder_with_its_plan(tmp_path, tiny_qa_model_dir):
+    from typer.testing import CliRunner
+
+    from destila.cli import app
+
+    out = tmp_path / "pruned"
+    result = CliRunner().invoke(app, [
+        "prune", "--model", str(tiny_qa_model_dir), "--data", "sample", "--out", str(out), "--target-speedup", "1.0",
+        "--windows", "8", "--max-length", "128", "--doc-stride", "48", "--json"])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    record = json.loads(result.stdout.strip().splitlines()[-1])
+    plan = PrunePlan.load(out / "destila_prune.json")
+    assert record["shape"] == plan.shape() and plan.info["windows"] == 8
+    assert plan.info["spec"]["target_speedup"] == 1.0 and plan.predicted_speedup >= 1.0
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+
+    AutoTokenizer.from_pretrained(out)
+    model, info = AutoModelForQuestionAnswering.from_pretrained(out, output_loading_info=True)
+    assert not any(info.values())
+    bad = CliRunner().invoke(app, ["prune", "--model", str(tiny_qa_model_dir), "--data", "sample", "--out",
+                                   str(tmp_path / "x"), "--structures", "heads,ffn"])
+    assert bad.exit_code != 0 and "heads and hidden go together" in str(bad.exception)

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from destila.errors import ConfigError
+
 SHAPE_FIELDS = ("num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size")
 
 
@@ -65,3 +67,19 @@ def model_family(model_type: str) -> ModelFamily:
     """The entry for `model_type`; a model type not in FAMILIES is taken to be BERT-like (attention capture still
     checks at run time that its layers call the attention interface)."""
     return FAMILIES.get(model_type) or ModelFamily(model_type)
+
+
+def check_layer_list(layers, name: str, n_layers: int | None = None) -> list[int]:
+    """A list of 1-based layer numbers (as in layer maps), or a ConfigError naming `name`; with `n_layers`, each
+    must be in 1..n_layers. (`--set key=[3, 6]` reaches here as a list: overrides are parsed as YAML.)"""
+    if isinstance(layers, (str, bytes, dict)) or not hasattr(layers, "__iter__"):
+        raise ConfigError(f"{name}: expected a list of layers, got {layers!r}")
+    layers = list(layers)
+    if not layers:
+        raise ConfigError(f"{name}: the list is empty")
+    top = n_layers if n_layers is not None else float("inf")
+    for i, layer in enumerate(layers):
+        if isinstance(layer, bool) or not isinstance(layer, int) or not 1 <= layer <= top:
+            bound = f"1..{n_layers}" if n_layers is not None else "from 1"
+            raise ConfigError(f"{name}[{i}]: {layer!r} is not a layer; layers are 1-based, {bound}")
+    return layers

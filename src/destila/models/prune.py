@@ -35,6 +35,7 @@ from pathlib import Path
 
 from destila.errors import ConfigError
 from destila.files import PRUNE as PRUNE_FILE
+from destila.models.families import check_layer_list
 
 STRUCTURES = ("heads", "ffn", "hidden", "layers")
 # Fractions of the teacher's depth tried when `layers` is pruned and no layers are given.
@@ -101,8 +102,6 @@ class PruneSpec:
             raise bad("structures", "heads and hidden go together (a plain config's head size is hidden / heads, "
                                     "and the teacher's head size must stay); list both or neither")
         if self.layers is not None:
-            from destila.models.students import check_layer_list
-
             self.layers = check_layer_list(self.layers, f"{where}.layers")
             if "layers" in self.structures:
                 self.structures = [s for s in self.structures if s != "layers"]

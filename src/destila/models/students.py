@@ -13,7 +13,7 @@ import re
 from contextlib import contextmanager
 
 from destila.errors import ConfigError
-from destila.models.families import SHAPE_FIELDS, model_family
+from destila.models.families import SHAPE_FIELDS, check_layer_list, model_family
 
 STUDENT_PRESETS: dict[str, dict] = {
     # SpanishTinyRoBERTa (Bazaga et al. 2023): 6 layers, hidden 512, 16 heads, FFN 3072.
@@ -134,22 +134,6 @@ def _from_config(teacher, overrides: dict):
     config = student_config(teacher.config, overrides)
     model = AutoModelForQuestionAnswering.from_config(config)
     return model.to(torch.float32)
-
-
-def check_layer_list(layers, name: str, n_layers: int | None = None) -> list[int]:
-    """A list of 1-based layer numbers (as in layer maps), or a ConfigError naming `name`; with `n_layers`, each
-    must be in 1..n_layers. (`--set key=[3, 6]` reaches here as a list: overrides are parsed as YAML.)"""
-    if isinstance(layers, (str, bytes, dict)) or not hasattr(layers, "__iter__"):
-        raise ConfigError(f"{name}: expected a list of layers, got {layers!r}")
-    layers = list(layers)
-    if not layers:
-        raise ConfigError(f"{name}: the list is empty")
-    top = n_layers if n_layers is not None else float("inf")
-    for i, layer in enumerate(layers):
-        if isinstance(layer, bool) or not isinstance(layer, int) or not 1 <= layer <= top:
-            bound = f"1..{n_layers}" if n_layers is not None else "from 1"
-            raise ConfigError(f"{name}[{i}]: {layer!r} is not a layer; layers are 1-based, {bound}")
-    return layers
 
 
 def layer_list_module(model):

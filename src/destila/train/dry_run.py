@@ -114,6 +114,9 @@ def student_shape(teacher: dict, spec: dict) -> dict:
         return {k: v for k, v in describe_model(str(spec["pretrained"])).items() if k in SHAPE_FIELDS}
     if "layers" in spec:
         return {**shape, "num_hidden_layers": len(spec["layers"])}
+    if "prune" in spec:  # the width is chosen when the run times its candidates; the depth when layers are given
+        layers = spec["prune"].get("layers")
+        return {**shape, "num_hidden_layers": len(layers)} if layers else shape
     return {**shape, **{k: v for k, v in student_overrides(spec).items() if k in SHAPE_FIELDS}}
 
 
@@ -297,7 +300,7 @@ def _distill_stand_in(cfg: DistillConfig, real: dict, tokenizer, tiny_train: Tra
                       ok) -> tuple[Path, DistillConfig]:
     """Tiny teacher and student with the real depths and heads; every stage a few steps through the real run."""
     from destila.models.hub import load_qa_model, load_tokenizer
-    from destila.models.students import build_student
+    from destila.models.students import build_run_student
     from destila.train.recipe import distill_stages, train_stages
 
     s_real = student_shape(real, cfg.student)
@@ -308,6 +311,12 @@ def _distill_stand_in(cfg: DistillConfig, real: dict, tokenizer, tiny_train: Tra
     teacher_dir = work / "teacher"
     build_tiny_model(real["model_type"], t_shape, tokenizer, teacher_dir, real["type_vocab_size"])
     spec = {"layers": cfg.student["layers"]} if "layers" in cfg.student else {"config": s_shape}
+    if "prune" in cfg.student:
+        # the real scoring, timing and cutting on the stand-in; tiny shapes cannot show the real speed-up
+        spec = {"prune": {**cfg.student["prune"], "target_speedup": 1.0, "windows": 8, "timing_batch": 2,
+                          "timing_length": 32}}
+        ok(f"student.prune: scored, timed and cut on the stand-in at 1x (the real run aims at "
+           f"{cfg.student['prune'].get('target_speedup', 3.0)}x, timed on this machine)")
     stand_in = dataclasses.replace(
         cfg, teacher=str(teacher_dir), student=spec, train=tiny_train,
         stages=[dataclasses.replace(s, max_steps=steps, epochs=None) for s in cfg.stages],
@@ -315,7 +324,8 @@ def _distill_stand_in(cfg: DistillConfig, real: dict, tokenizer, tiny_train: Tra
     ok(f"stand-ins: teacher hidden {t_shape['hidden_size']}, student hidden {s_shape['hidden_size']}, same "
        f"depths and heads")
     teacher = load_qa_model(teacher_dir)
-    student = build_student(teacher, spec)
+    student = build_run_student(teacher, spec, tokenizer=load_tokenizer(teacher_dir), train=tiny_train,
+                                log=lambda msg: ok(msg))
     stages = distill_stages(stand_in)
     for stage in stages:
         ok(_check_stage(stage, student, teacher))
