@@ -139,7 +139,7 @@ def scores_protocol(train, metrics: dict) -> list[str]:
     which = f"the first {train.max_eval_examples} questions" if train.max_eval_examples else "every question"
     line = (f"Scores: {which} of {where}; each answer the best of {n_candidates(1)} candidate spans per window, up "
             f"to {longest} tokens (destila's protocol). The paper's table scores the first 200 dev questions with "
-            "n-best 1 and answers up to 30 tokens: `destila evaluate --first 200 --n-best 1 --max-answer-length 30`.")
+            "its authors' evaluation.py: `destila evaluate --protocol authors --first 200`.")
     if metrics.get("best_step") is not None and len(metrics.get("evals") or []) > 1:
         line += " The checkpoint was chosen on these same questions, so these scores are optimistic."
     return ["", line]
