@@ -61,10 +61,11 @@ def test_evaluate_writes_predictions_null_odds_and_metrics(tiny_qa_model_dir, tm
     odds = json.loads((out / "null_odds.json").read_text())
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(preds) == set(odds) == {"a", "b", "c"}
-    assert metrics == json.loads(json.dumps(score(load_dataset(data), preds, odds)))
+    protocol = {"name": "destila", "first": None, "n_best": 12, "max_answer_length": 15}
+    assert metrics == {**json.loads(json.dumps(score(load_dataset(data), preds, odds))), "protocol": protocol}
     assert "HasAns_exact" in result.output and "questions/s" in result.output
     for name, value in (("predictions", preds), ("null_odds", odds), ("metrics", metrics)):
-        # the files' exact bytes: one-space indents, UTF-8 text, a final newline; no "protocol" by default
+        # the files' exact bytes: one-space indents, UTF-8 text, a final newline
         text = (out / f"{name}.json").read_text(encoding="utf-8")
         assert text == json.dumps(value, ensure_ascii=False, indent=1) + "\n"
 
@@ -77,8 +78,22 @@ def test_evaluate_with_the_papers_protocol(tiny_qa_model_dir, tmp_path):
     assert result.exit_code == 0, result.output
     assert set(json.loads((out / "predictions.json").read_text())) == {"a", "b"}
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["protocol"] == {"first": 2, "n_best": 1, "max_answer_length": 30}
+    assert metrics["protocol"] == {"name": "destila", "first": 2, "n_best": 1, "max_answer_length": 30}
     assert metrics["official"]["total"] == 2 and "2 questions" in result.output
+
+
+def test_evaluate_with_the_authors_protocol(tiny_qa_model_dir, tmp_path):
+    data = _squad_file(tmp_path / "v1.json", version="1.1")
+    out = tmp_path / "out"
+    args = ["evaluate", "--model", str(tiny_qa_model_dir), "--data", str(data), "--out", str(out), "--no-progress"]
+    result = CliRunner().invoke(app, [*args, "--protocol", "authors", "--first", "1", "--partial-batch-slip", "64"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["protocol"] == {"name": "authors", "first": 1, "max_answer_length": 30, "max_length": 384,
+                                   "stride": 128, "slip_batch_size": 64}
+    assert "authors protocol" in result.output
+    refused = CliRunner().invoke(app, [*args, "--protocol", "paper"])
+    assert refused.exit_code != 0 and "expected one of destila, authors" in str(refused.exception)
 
 
 def test_evaluate_v1_has_no_null_odds(tiny_qa_model_dir, tmp_path):

@@ -36,7 +36,8 @@ def test_every_kind_of_source_scores_the_same(tiny_qa_model_dir, sample):
         assert result.predictions == by_folder.predictions
         assert result.metrics == by_folder.metrics
     assert by_folder.metrics == score(sample, by_folder.predictions, by_folder.null_odds)
-    assert by_folder.protocol is None and by_folder.questions_per_second > 0
+    assert by_folder.protocol == {"name": "destila", "first": None, "n_best": 12, "max_answer_length": 15}
+    assert by_folder.questions_per_second > 0
     with pytest.raises(ConfigError, match="tokenizer"):
         evaluate(model, sample)
     with pytest.raises(ConfigError, match="as is"):
@@ -48,12 +49,12 @@ def test_protocol_keeps_the_first_questions_and_is_recorded(tiny_qa_model_dir, s
     result = evaluate(tiny_qa_model_dir, sample, protocol=paper, threads=1)
     assert len(sample) == 24 and [ex.id for ex in result.dataset.examples] == [ex.id for ex in sample.examples[:5]]
     assert list(result.predictions) == [ex.id for ex in sample.examples[:5]]
-    assert result.protocol == {"first": 5, "n_best": 1, "max_answer_length": 30}
+    assert result.protocol == {"name": "destila", "first": 5, "n_best": 1, "max_answer_length": 30}
     result.write(tmp_path)
     written = json.loads((tmp_path / "metrics.json").read_text(encoding="utf-8"))
     assert written == {**result.metrics, "protocol": result.protocol}
     assert evaluate(tiny_qa_model_dir, sample, protocol=Protocol(n_best=3)).protocol == {
-        "first": None, "n_best": 3, "max_answer_length": 15,
+        "name": "destila", "first": None, "n_best": 3, "max_answer_length": 15,
     }  # fmt: skip
     with pytest.raises(ConfigError, match="n_best"):
         Protocol(n_best=0)

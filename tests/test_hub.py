@@ -119,7 +119,8 @@ def test_card_is_a_hub_model_card_with_the_scores_of_metrics_json(trained):
     official = json.loads((trained / "metrics.json").read_text())["eval"]["official"]
     name, results = model_index_to_eval_results(data["model-index"])
     assert name == "tiny-student"
-    scores = {r.metric_type: r.metric_value for r in results}
+    scores = {r.metric_type: r.metric_value for r in results if r.metric_config == "official"}
+    assert {r.metric_args["protocol"] for r in results} == {"destila"}
     assert scores == {
         "exact_match": official["exact"], "f1": official["f1"],
         "HasAns_exact": official["HasAns_exact"], "HasAns_f1": official["HasAns_f1"],
@@ -144,19 +145,24 @@ def test_distilled_card_names_the_teacher_and_the_hub_data(trained):
     assert meta["base_model"] == "intfloat/multilingual-e5-small" and meta["base_model_relation"] == "finetune"
     assert meta["datasets"] == ["ccasimiro/squad_es"] and "distillation" in meta["tags"]
     _, results = model_index_to_eval_results(meta["model-index"])
-    assert [(r.metric_type, r.metric_value, r.dataset_config, r.dataset_split) for r in results] == [
-        ("exact_match", 41.5, "v1.1.0", "dev-small@eval"), ("f1", 55.25, "v1.1.0", "dev-small@eval")
+    assert [(r.metric_type, r.metric_value, r.dataset_config, r.dataset_split, r.metric_config) for r in results] == [
+        ("exact_match", 41.5, "v1.1.0", "dev-small@eval", "official"),
+        ("f1", 55.25, "v1.1.0", "dev-small@eval", "official"),
+        ("exact_match", 41.5, "v1.1.0", "dev-small@eval", "es"),
+        ("f1", 55.25, "v1.1.0", "dev-small@eval", "es"),
     ]
 
 
 def test_publish_card_names_the_repository_and_tags_an_int8_export(trained):
     text = (trained / "README.md").read_text(encoding="utf-8")
-    published = publish_card(text, "someone/tiny-qa", onnx=True, int8=True)
+    export = {"target": "onnx-int8-static", "int8": True, "quantization": {"mode": "static"}}
+    published = publish_card(text, "someone/tiny-qa", export=export)
     meta, body = split_card(published)
     assert meta["tags"][-2:] == ["onnx", "int8"] and meta["model-index"][0]["name"] == "tiny-qa"
     assert body.count(USAGE_BEGIN) == 1 and 'snapshot_download("someone/tiny-qa")' in body
+    assert "**Export target**: `onnx-int8-static`" in body and "int8 matrix products (static scales)" in body
     assert str(trained) not in body.split("## Use")[1]
-    assert publish_card(published, "someone/tiny-qa", onnx=True, int8=True) == published  # idempotent
+    assert publish_card(published, "someone/tiny-qa", export=export) == published  # idempotent
     bare = split_card(publish_card("# exported\n", "someone/x"))[0]
     assert bare["pipeline_tag"] == "question-answering" and bare["language"] == "es"
 
@@ -218,3 +224,96 @@ def test_train_push_to_hub_publishes_the_finished_run(tiny_qa_model_dir, stand_i
     assert result.returncode == 0, result.stderr[-2000:]
     assert {"model.safetensors", "README.md", "metrics.json"} <= set(stand_in_hub.hub["files"])
     assert "pushed to" in result.stdout and TOKEN not in result.stdout + result.stderr
+
+
+def _f1s(results, config="official") -> dict:
+    return {(r.dataset_name, r.metric_args["protocol"]): r.metric_value for r in results
+            if r.metric_type == "f1" and r.metric_config == config}
+
+
+def test_write_card_results_puts_every_evaluation_in_the_model_index(trained, tmp_path):
+    from destila.train.card import CardEvaluation, model_name, write_card_results
+
+    folder = _copy(trained, tmp_path)
+    v1 = {"official": {"exact_match": 45.5, "f1": 60.29}, "es": {"exact_match": 47.0, "f1": 61.5}}
+    v2 = {"official": {"exact": 40.0, "f1": 50.25, "HasAns_exact": 30.0, "HasAns_f1": 45.0}, "es": {"exact": 41.0,
+          "f1": 51.0}}
+    evaluations = [
+        {"data": "squad-es-v1.1:dev-small@eval", "metrics": v1, "protocol": "authors", "questions": 200},
+        {"data": "squad-es-v1.1:dev-small@eval", "metrics": {**v1, "official": {"exact_match": 50.5, "f1": 65.43}}},
+        CardEvaluation("squad-es-v2.0:dev-small@eval", v2, "destila", 300),
+    ]
+    card = write_card_results(folder, evaluations)
+    meta = metadata_load(card)
+    name, results = model_index_to_eval_results(meta["model-index"])
+    assert name == model_name(folder) and "/" not in name and "2-layers" in name  # what it is, never a path
+    assert ModelCard.load(card).data.to_dict()["model-index"]  # the Hub's own parser reads it
+    assert len(meta["model-index"][0]["results"]) == 4  # the training run's entry stays beside the three
+    trained_f1 = json.loads((trained / "metrics.json").read_text())["eval"]["official"]["f1"]
+    assert _f1s(results) == {("sample", "destila"): trained_f1,
+                             ("squad-es-v1.1:dev-small@eval", "authors"): 60.29,
+                             ("squad-es-v1.1:dev-small@eval", "destila"): 65.43,
+                             ("squad-es-v2.0:dev-small@eval", "destila"): 50.25}
+    assert _f1s(results, "es")[("squad-es-v1.1:dev-small@eval", "authors")] == 61.5
+    body = card.read_text(encoding="utf-8")
+    assert "| `squad-es-v1.1:dev-small@eval` | authors | 200 | 45.50 | 60.29 | 47.00 | 61.50 |" in body
+    # a new evaluation of the same data set and protocol replaces the old one; the others stay
+    write_card_results(folder, [{"data": "squad-es-v1.1:dev-small@eval", "metrics": {**v1, "protocol": {
+        "name": "authors"}, "official": {"exact_match": 46.0, "f1": 61.0}}}])
+    _, again = model_index_to_eval_results(metadata_load(card)["model-index"])
+    assert _f1s(again)[("squad-es-v1.1:dev-small@eval", "authors")] == 61.0 and len(_f1s(again)) == 4
+    assert card.read_text(encoding="utf-8").count("## Evaluations") == 1
+    with pytest.raises(ConfigError, match="protocol 'paper'"):
+        write_card_results(folder, [{"data": "x", "metrics": v1, "protocol": "paper"}])
+    with pytest.raises(ConfigError, match="official"):
+        write_card_results(folder, [{"data": "x", "metrics": {"es": {}}}])
+
+
+def test_cards_name_a_local_teacher_by_what_it_is(trained):
+    from destila.config import DistillConfig, StageConfig
+    from destila.train.card import describe_model, model_card
+
+    described = describe_model(str(trained))
+    assert str(trained) not in described and "2 layers" in described and "`sample`" in described
+    assert describe_model("PlanTL-GOB-ES/roberta-base-bne") == "`PlanTL-GOB-ES/roberta-base-bne`"
+    cfg = DistillConfig(teacher=str(trained), student={"layers": [1]}, stages=[StageConfig()],
+                        train=TrainConfig(train_data="sample", output_dir="runs/x/student"))
+    config = type("C", (), {"num_hidden_layers": 1, "hidden_size": 32, "num_attention_heads": 2,
+                            "intermediate_size": 37})()
+    card = model_card(kind="distill", cfg=cfg, stages=[], metrics={}, student_config=config, source=str(trained))
+    assert str(trained) not in card.split("## Use")[0]
+
+
+def _as_openvino_export(folder: Path) -> Path:
+    """`folder` turned into what an OpenVINO int8 export looks like (the graph's bytes do not matter here)."""
+    (folder / "model.safetensors").unlink()
+    (folder / "openvino_model.xml").write_text("<net/>")
+    (folder / "openvino_model.bin").write_bytes(b"\0" * 8)
+    (folder / "export.json").write_text(json.dumps({"target": "openvino-int8", "int8": True,
+                                                    "quantization": {"mode": "static", "tool": "nncf"}}))
+    return folder
+
+
+def test_an_openvino_export_is_pushed_with_its_target_and_precision(trained, stand_in_hub, tmp_path):
+    from destila.train.card import write_card_results
+
+    folder = _as_openvino_export(_copy(trained, tmp_path))
+    card = write_card_results(folder, [])
+    assert "**Export target**: `openvino-int8`" in card.read_text(encoding="utf-8")
+    assert "openvino-int8" in metadata_load(card)["model-index"][0]["name"]
+    port = stand_in_hub.server_port
+    env = {**os.environ, "HF_ENDPOINT": f"http://127.0.0.1:{port}", "HF_TOKEN": TOKEN, "HF_HOME": str(tmp_path / "hf"),
+           "HF_HUB_DISABLE_TELEMETRY": "1", "NO_PROXY": "127.0.0.1", "PYTHONPATH": os.pathsep.join(sys.path)}
+    args = [sys.executable, "-m", "destila", "push", "--model", str(folder), "--repo", "someone/tiny-ov"]
+    result = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    sent = stand_in_hub.hub["files"]
+    assert {"openvino_model.xml", "openvino_model.bin", "export.json", "README.md"} <= set(sent)
+    meta, body = split_card(sent["README.md"].decode())
+    assert {"openvino", "int8"} <= set(meta["tags"]) and "onnx" not in meta["tags"]
+    assert "int8 matrix products (static scales)" in body and "openvino_model.xml" in body
+    (folder / "openvino_model.bin").unlink()
+    from destila.hub import push_folder
+
+    with pytest.raises(ModelError, match="openvino_model.bin"):
+        push_folder(folder, "someone/x", token=TOKEN)

@@ -211,7 +211,7 @@ def test_the_card_says_which_protocol_produced_its_scores():
     assert line.startswith("Scores: every question of the 5% of the articles of `squad-es-v1.1:train` held out from "
                            "training (seed 39812951); each answer the best of 12 candidate spans per window, up to 15 "
                            "tokens (destila's protocol).")
-    assert "--first 200 --n-best 1 --max-answer-length 30" in line and line.endswith("so these scores are optimistic.")
+    assert "--protocol authors --first 200" in line and line.endswith("so these scores are optimistic.")
     on_dev = dataclasses.replace(paper, eval_data="squad-es-v1.1:dev", max_eval_examples=200)
     _, line = scores_protocol(on_dev, {"eval": scores, "best_step": 100, "evals": [{}]})  # one evaluation: no choice
     assert line.startswith("Scores: the first 200 questions of `squad-es-v1.1:dev`;") and "optimistic" not in line

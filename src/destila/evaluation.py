@@ -6,6 +6,7 @@
     >>> result = evaluate("runs/student", load_dataset("squad-es-v1.1:dev-small@eval"), threads=2)
     >>> result.metrics["official"]["f1"]
     >>> result.write("runs/student/eval")          # predictions.json, null_odds.json (v2.0), metrics.json
+    >>> evaluate("runs/student", dataset, protocol=Protocol("authors", first=200))   # the paper's evaluation
 
 What is evaluated can be a model folder (hub id, `offline:` name, exported folder), a `Predictor`, a runner or an
 in-memory PyTorch model (the last two with their tokenizer).
@@ -24,37 +25,56 @@ from pathlib import Path
 from destila import files
 from destila.data.types import QADataset
 from destila.errors import ConfigError
+from destila.infer.authors import MAX_ANSWER_LENGTH, predict_authors
 from destila.infer.postprocess import n_candidates
 from destila.infer.predictor import Predictor
 from destila.infer.runners import Runner, make_runner
 from destila.metrics import score
 from destila.no_answer import SEARCH, stored_threshold
 
+PROTOCOLS = ("destila", "authors")
+
 
 @dataclass(frozen=True)
 class Protocol:
-    """Which questions are scored and how answers are picked; None everywhere is destila's default.
+    """Which questions are scored and how answers are picked; `Protocol()` is destila's default.
 
-    SpanishTinyRoBERTa's authors score the first 200 dev questions, keep the best span of each window and allow
-    answers of up to 30 tokens: `Protocol(first=200, n_best=1, max_answer_len=30)`.
+    `name="destila"`: the Predictor's decoding (the best valid span inside the context, as transformers'
+    question-answering pipeline picks it). `name="authors"`: SpanishTinyRoBERTa's evaluation.py, rule for rule
+    (`destila.infer.authors`); the paper's table is `Protocol("authors", first=200)`.
     """
 
+    name: str = "destila"  # one of PROTOCOLS
     first: int | None = None  # score only the first N questions
-    n_best: int | None = None  # spans each window proposes (default 2 * top_k + 10, the pipeline's)
-    max_answer_len: int | None = None  # longest answer in tokens (default: the predictor's, 15)
+    n_best: int | None = None  # destila: spans each window proposes (default 2 * top_k + 10, the pipeline's)
+    max_answer_len: int | None = None  # longest answer in tokens (default: destila 15, the predictor's; authors 30)
+    slip_batch_size: int | None = None  # authors: reproduce their last-partial-batch slip for batches of N windows
 
     def __post_init__(self) -> None:
-        for name in ("first", "n_best", "max_answer_len"):
+        if self.name not in PROTOCOLS:
+            raise ConfigError(f"protocol {self.name!r}: expected one of {', '.join(PROTOCOLS)}")
+        for name in ("first", "n_best", "max_answer_len", "slip_batch_size"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ConfigError(f"{name} must be at least 1, got {value}")
+        if self.name == "authors" and self.n_best not in (None, 1):
+            raise ConfigError(f"n_best {self.n_best}: the authors' protocol takes the arg-max start and end (n-best 1)")
+        if self.name != "authors" and self.slip_batch_size is not None:
+            raise ConfigError("slip_batch_size reproduces the authors' evaluation.py: it needs the authors' protocol")
 
-    def record(self, predictor: Predictor) -> dict | None:
-        """The protocol as metrics.json records it (the values in force); None for the default one, so that
-        default runs write the same metrics.json as ever."""
-        if self == Protocol():
-            return None
+    def record(self, predictor: Predictor) -> dict:
+        """The protocol as metrics.json records it: its name and the values in force."""
+        if self.name == "authors":
+            return {
+                "name": self.name,
+                "first": self.first,
+                "max_answer_length": self.max_answer_len or MAX_ANSWER_LENGTH,
+                "max_length": predictor.max_seq_len,
+                "stride": predictor.doc_stride,
+                "slip_batch_size": self.slip_batch_size,
+            }
         return {
+            "name": self.name,
             "first": self.first,
             "n_best": self.n_best or n_candidates(1),
             "max_answer_length": self.max_answer_len or predictor.max_answer_len,
@@ -68,7 +88,7 @@ class EvalResult:
     null_odds: dict[str, float]  # id -> null score minus best span score
     metrics: dict  # destila.metrics.score: {"official": {...}, "es": {...}}
     seconds: float  # answering time (loading excluded)
-    protocol: dict | None = None  # Protocol.record: None for the default protocol
+    protocol: dict | None = None  # Protocol.record: its name ("destila" | "authors") and the values in force
     # when "no answer" competed: {"value": the null-odds threshold, "from": files.NO_ANSWER | "given"}; else None
     null_threshold: dict | None = None
 
@@ -77,12 +97,12 @@ class EvalResult:
         return len(self.dataset) / self.seconds if self.seconds > 0 else float("inf")
 
     def write(self, folder: str | os.PathLike) -> None:
-        """predictions.json, null_odds.json (v2.0 data only) and metrics.json (+ "protocol" unless default, +
-        "null_threshold" when "no answer" competed with a threshold other than 0)."""
+        """predictions.json, null_odds.json (v2.0 data, when the protocol gives null odds) and metrics.json (+
+        "protocol", + "null_threshold" when "no answer" competed with a threshold other than 0)."""
         out = Path(folder)
         out.mkdir(parents=True, exist_ok=True)
         _write_json(out / files.PREDICTIONS, self.predictions)
-        if self.dataset.version == "2.0":
+        if self.dataset.version == "2.0" and self.null_odds:
             _write_json(out / files.NULL_ODDS, self.null_odds)
         metrics = self.metrics if self.protocol is None else {**self.metrics, "protocol": self.protocol}
         if self.null_threshold is not None and self.null_threshold["value"] != 0.0:
@@ -115,6 +135,8 @@ def evaluate(
     """
     protocol = protocol or Protocol()
     dataset = dataset.head(protocol.first)
+    if protocol.name == "authors":
+        return _evaluate_authors(source, dataset, tokenizer, protocol, settings)
     handle = dataset.version == "2.0" if handle_impossible_answer is None else handle_impossible_answer
     threshold = _null_threshold(source, null_threshold) if handle else None
     with _predictor(source, tokenizer, settings) as predictor:
@@ -130,6 +152,27 @@ def evaluate(
         seconds = time.perf_counter() - started
     metrics = score(dataset, predictions, null_odds if dataset.version == "2.0" else None)
     return EvalResult(dataset, predictions, null_odds, metrics, seconds, protocol.record(predictor), threshold)
+
+
+def _evaluate_authors(source, dataset: QADataset, tokenizer, protocol: Protocol, settings: dict) -> EvalResult:
+    """The authors' evaluation.py (`destila.infer.authors`): windows of the predictor's max_seq_len and doc_stride,
+    its runner and batch size; no null odds ("" is whatever their decoding gives)."""
+    with _predictor(source, tokenizer, settings) as predictor:
+        started = time.perf_counter()
+        texts = predict_authors(
+            predictor.runner,
+            predictor.tokenizer,
+            [ex.question for ex in dataset.examples],
+            [ex.context for ex in dataset.examples],
+            max_length=predictor.max_seq_len,
+            stride=predictor.doc_stride,
+            max_answer_len=protocol.max_answer_len or MAX_ANSWER_LENGTH,
+            batch_size=predictor.batch_size,
+            slip_batch_size=protocol.slip_batch_size,
+        )
+        seconds = time.perf_counter() - started
+    predictions = {ex.id: text for ex, text in zip(dataset.examples, texts)}
+    return EvalResult(dataset, predictions, {}, score(dataset, predictions), seconds, protocol.record(predictor))
 
 
 def _null_threshold(source, given: float | None) -> dict:

@@ -1,9 +1,10 @@
 """Publish a model folder to the Hugging Face Hub.
 
 `push_folder` creates the repository if needed (HfApi.create_repo), brings the card up to date for it
-(`destila.train.card.publish_card`: usage naming the repository, `onnx` / `int8` tags of an exported folder) and
-uploads the folder (HfApi.upload_folder) without the files that only serve a run in progress: checkpoints, the
-teacher cache, the best-so-far copy, the resume state, hidden and partial files.
+(`destila.train.card.publish_card`: usage naming the repository; an exported folder's target, precision and
+`onnx` / `openvino` / `int8` tags) and uploads the folder (HfApi.upload_folder) without the files that only serve
+a run in progress: checkpoints, the teacher cache, the best-so-far copy, the resume state, hidden and partial
+files. Every kind of model folder is published: trained (safetensors), ONNX and OpenVINO exports.
 
 The token comes from the `token` argument, else from where huggingface_hub looks (HF_TOKEN, then the store that
 `hf auth login` writes). It is never printed, logged or written: huggingface_hub's error messages are passed on
@@ -83,15 +84,18 @@ def files_to_push(folder: str | os.PathLike) -> list[str]:
     return list(filter_repo_objects(paths, ignore_patterns=RUN_ONLY_PATTERNS + list(DEFAULT_IGNORE_PATTERNS)))
 
 
+MODEL_FILES = (files.WEIGHTS, files.ONNX, files.OPENVINO)  # a trained folder, an ONNX or an OpenVINO export
+
+
 def _check_folder(folder: Path) -> None:
     if not folder.is_dir():
         raise ModelError(f"{folder}: no such model folder")
-    if not (folder / files.HF_CONFIG).is_file() or not any(
-        (folder / name).is_file() for name in (files.WEIGHTS, files.ONNX)
-    ):
+    if not (folder / files.HF_CONFIG).is_file() or not any((folder / name).is_file() for name in MODEL_FILES):
         raise ModelError(
-            f"{folder}: not a model folder (needs {files.HF_CONFIG} and {files.WEIGHTS} or {files.ONNX})"
+            f"{folder}: not a model folder (needs {files.HF_CONFIG} and one of {', '.join(MODEL_FILES)})"
         )
+    if (folder / files.OPENVINO).is_file() and not (folder / files.OPENVINO_WEIGHTS).is_file():
+        raise ModelError(f"{folder}: {files.OPENVINO} without its weights {files.OPENVINO_WEIGHTS}")
 
 
 def _check_repo_id(repo_id: str) -> None:
@@ -105,10 +109,11 @@ def _write_publish_card(folder: Path, repo_id: str) -> None:
 
     card = folder / files.MODEL_CARD
     text = card.read_text(encoding="utf-8") if card.is_file() else f"# {folder.name}\n\nSpanish extractive QA model.\n"
-    onnx = (folder / files.ONNX).is_file()
     info_path = folder / files.EXPORT_INFO
-    int8 = onnx and info_path.is_file() and bool(json.loads(info_path.read_text(encoding="utf-8")).get("int8"))
-    card.write_text(publish_card(text, repo_id, onnx=onnx, int8=int8), encoding="utf-8")
+    export = json.loads(info_path.read_text(encoding="utf-8")) if info_path.is_file() else None
+    if export is None and not (folder / files.WEIGHTS).is_file():  # a graph without its record: still an export
+        export = {"target": "openvino" if (folder / files.OPENVINO).is_file() else "onnx"}
+    card.write_text(publish_card(text, repo_id, export=export), encoding="utf-8")
 
 
 def _import_hub():

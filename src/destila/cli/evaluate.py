@@ -10,6 +10,42 @@ import typer
 from destila.cli import app
 from destila.cli._common import BackendOption, DataDirOption, DataOption, FoldOption, ThreadsOption
 
+MaxAnswerLenOption = Annotated[
+    int | None,
+    typer.Option(
+        "--max-answer-length", "--max-answer-len", help="Longest answer in tokens (default 15; authors: 30).", min=1
+    ),
+]
+ProtocolOption = Annotated[
+    str,
+    typer.Option(
+        "--protocol",
+        help="destila: the best valid span inside the context (the pipeline's decoding). authors: "
+        "SpanishTinyRoBERTa's evaluation.py rule for rule (arg-max start and end over every position, pair kept "
+        "when start <= end within --max-answer-length tokens (default 30), question never cut, windows of "
+        "--max-seq-len padded, no token types).",
+    ),
+]
+FirstOption = Annotated[
+    int | None, typer.Option("--first", help="Score only the first N questions (default: all).", min=1)
+]
+NBestOption = Annotated[
+    int | None,
+    typer.Option(
+        "--n-best", help="Candidate spans each window proposes (default 12, the pipeline's; authors: 1).",
+        min=1,
+    ),
+]
+SlipOption = Annotated[
+    int | None,
+    typer.Option(
+        "--partial-batch-slip",
+        help="authors only: reproduce their evaluation.py's slip for batches of N windows (theirs: 64): the "
+        "last partial batch written at the wrong rows, the rows never written scored from zero logits.",
+        min=1,
+    ),
+]
+
 
 @app.command("evaluate")
 def evaluate_command(
@@ -33,23 +69,14 @@ def evaluate_command(
         int, typer.Option("--doc-stride", help="Tokens shared by neighbouring windows.", min=0)
     ] = 128,
     max_question_len: Annotated[
-        int, typer.Option("--max-question-len", help="Question tokens kept.", min=1)
+        int,
+        typer.Option("--max-question-len", help="Question tokens kept (authors protocol: never cut).", min=1),
     ] = 64,
-    max_answer_len: Annotated[
-        int | None,
-        typer.Option(
-            "--max-answer-length", "--max-answer-len", help="Longest answer in tokens (default 15).", min=1
-        ),
-    ] = None,
-    first: Annotated[
-        int | None, typer.Option("--first", help="Score only the first N questions (default: all).", min=1)
-    ] = None,
-    n_best: Annotated[
-        int | None,
-        typer.Option(
-            "--n-best", help="Candidate spans each window proposes (default 12, the pipeline's).", min=1
-        ),
-    ] = None,
+    max_answer_len: MaxAnswerLenOption = None,
+    protocol: ProtocolOption = "destila",
+    first: FirstOption = None,
+    n_best: NBestOption = None,
+    partial_batch_slip: SlipOption = None,
     null_threshold: Annotated[
         float | None,
         typer.Option(
@@ -62,8 +89,8 @@ def evaluate_command(
 ) -> None:
     """Predict answers for a dataset and write predictions, null odds (v2.0) and official + Spanish scores.
 
-    The paper's protocol (SpanishTinyRoBERTa's code): --first 200 --n-best 1 --max-answer-length 30; a protocol
-    other than the default is recorded in metrics.json under "protocol".
+    The paper's evaluation (SpanishTinyRoBERTa's evaluation.py): --protocol authors --first 200. metrics.json
+    records the protocol that scored under "protocol" (its name and the values in force).
     """
     from destila.data import load_dataset
     from destila.evaluation import Protocol, evaluate
@@ -72,7 +99,8 @@ def evaluate_command(
     result = evaluate(
         model,
         dataset,
-        protocol=Protocol(first=first, n_best=n_best, max_answer_len=max_answer_len),
+        protocol=Protocol(protocol, first=first, n_best=n_best, max_answer_len=max_answer_len,
+                          slip_batch_size=partial_batch_slip),
         null_threshold=null_threshold,
         progress=progress,
         threads=threads,
@@ -96,6 +124,7 @@ def _print_table(result, model: str, out: Path) -> None:
     if result.null_threshold is not None:
         used = result.null_threshold
         caption = f'"" when the null odds exceed {used["value"]:.4g} ({used["from"]}); ' + caption
-    table = metrics_table(f"{model} on {dataset.name} — SQuAD v{dataset.version}, {len(dataset)} questions",
+    title = f"{model} on {dataset.name} — SQuAD v{dataset.version}, {len(dataset)} questions"
+    table = metrics_table(f"{title}, {result.protocol['name']} protocol",
                           result.metrics, caption)
     Console().print(table)

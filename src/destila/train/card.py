@@ -16,11 +16,15 @@ student "quantized", which it is not: the `distillation` tag says what the relat
 from __future__ import annotations
 
 import dataclasses
+import json
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from destila import files
+from destila.errors import ConfigError
 
 DEFAULT_LICENSE = "apache-2.0"
 USAGE_BEGIN = "<!-- destila:usage -->"
@@ -62,13 +66,14 @@ def _summary(kind: str, cfg, train, metrics: dict, student_config, source: str) 
         lines = [
             "# Spanish extractive QA student distilled with destila",
             "",
-            f"- **Teacher**: `{cfg.teacher}` (frozen)",
+            f"- **Teacher**: {describe_model(cfg.teacher)} (frozen)",
             (f"- **Student**: {cfg.student} -> {student_config.num_hidden_layers} layers, hidden "
              f"{student_config.hidden_size}, {student_config.num_attention_heads} heads, FFN "
              f"{student_config.intermediate_size}"),
         ]
     else:
-        lines = ["# Spanish extractive QA model fine-tuned with destila", "", f"- **Base model**: `{source}`"]
+        lines = ["# Spanish extractive QA model fine-tuned with destila", "",
+                 f"- **Base model**: {describe_model(source)}"]
     windows = f" ({metrics.get('train_windows')} windows)" if metrics.get("train_windows") else ""
     return lines + [
         f"- **Training data**: {_specs(train.train_data)}{windows}{_duplicates(metrics)}",
@@ -139,7 +144,7 @@ def scores_protocol(train, metrics: dict) -> list[str]:
     which = f"the first {train.max_eval_examples} questions" if train.max_eval_examples else "every question"
     line = (f"Scores: {which} of {where}; each answer the best of {n_candidates(1)} candidate spans per window, up "
             f"to {longest} tokens (destila's protocol). The paper's table scores the first 200 dev questions with "
-            "n-best 1 and answers up to 30 tokens: `destila evaluate --first 200 --n-best 1 --max-answer-length 30`.")
+            "its authors' evaluation.py: `destila evaluate --protocol authors --first 200`.")
     if metrics.get("best_step") is not None and len(metrics.get("evals") or []) > 1:
         line += " The checkpoint was chosen on these same questions, so these scores are optimistic."
     return ["", line]
@@ -176,41 +181,86 @@ def card_metadata(kind: str, cfg, metrics: dict, source: str) -> dict:
     meta["metrics"] = ["exact_match", "f1"]
     scores = metrics.get("eval")
     if scores and train.eval_data:
-        meta["model-index"] = model_index(Path(str(train.output_dir)).name, {train.eval_data: scores["official"]})
+        meta["model-index"] = model_index(Path(str(train.output_dir)).name, [CardEvaluation(train.eval_data, scores)])
     return meta
 
 
-def model_index(name: str, results: dict[str, dict]) -> list[dict]:
-    """`model-index` entries: for each data set spec, its official scores (`score()["official"]`).
+@dataclass(frozen=True)
+class CardEvaluation:
+    """One evaluation a card reports: the data set spec scored, the protocol that scored it (`destila` or
+    `authors`, `destila.evaluation.Protocol`) and its scores (`destila.metrics.score`: {"official", "es"})."""
+
+    data: str
+    metrics: dict
+    protocol: str = "destila"
+    questions: int | None = None
+
+    def __post_init__(self) -> None:
+        from destila.evaluation import PROTOCOLS
+
+        if not isinstance(self.data, str) or not self.data:
+            raise ConfigError(f"evaluation data: expected a data set spec, got {self.data!r}")
+        if self.protocol not in PROTOCOLS:
+            raise ConfigError(f"evaluation of {self.data}: protocol {self.protocol!r}, expected one of "
+                              f"{', '.join(PROTOCOLS)}")
+        official = self.metrics.get("official") if isinstance(self.metrics, dict) else None
+        if not isinstance(official, dict) or "f1" not in official:
+            raise ConfigError(f"evaluation of {self.data}: metrics need \"official\" scores with \"f1\" "
+                              "(destila.metrics.score's result)")
+
+    @classmethod
+    def of(cls, value) -> CardEvaluation:
+        """A CardEvaluation, or a mapping with "data", "metrics" (metrics.json's, whose "protocol" names the
+        protocol when "protocol" is not given) and optionally "protocol" and "questions"."""
+        if isinstance(value, cls):
+            return value
+        if not isinstance(value, dict) or "data" not in value or "metrics" not in value:
+            raise ConfigError(f"an evaluation needs \"data\" and \"metrics\", got {value!r:.200}")
+        protocol = value.get("protocol") or (value["metrics"].get("protocol") or {}).get("name") or "destila"
+        return cls(value["data"], value["metrics"], protocol, value.get("questions"))
+
+
+def model_index(name: str, results: list[CardEvaluation]) -> list[dict]:
+    """`model-index`: one entry per data set and protocol, with its official and Spanish scores.
 
     EM and F1 always; on SQuAD v2.0 data also EM and F1 over the answerable (HasAns) and unanswerable (NoAns)
-    questions.
+    questions. A metric's `config` says the scoring ("official" or "es"), its `args` the protocol.
     """
-    entries = []
-    for spec, official in results.items():
-        ref = _hub_reference(spec) or {"type": spec, "config": None, "split": None}
-        dataset = {"type": ref["type"], "name": spec}
-        dataset.update({k: ref[k] for k in ("config", "split") if ref[k]})
-        entries.append({
-            "task": {"type": "question-answering", "name": "Extractive question answering"},
-            "dataset": dataset,
-            "metrics": _index_metrics(official),
-        })
-    return [{"name": name, "results": entries}]
+    return [{"name": name, "results": [_index_entry(result) for result in results]}]
 
 
-def _index_metrics(official: dict) -> list[dict]:
-    v2 = "exact" in official  # v1.1 scores say exact_match
+def _index_entry(result: CardEvaluation) -> dict:
+    ref = _hub_reference(result.data) or {"type": result.data, "config": None, "split": None}
+    dataset = {"type": ref["type"], "name": result.data}
+    dataset.update({k: ref[k] for k in ("config", "split") if ref[k]})
+    metrics = []
+    for variant in ("official", "es"):
+        if result.metrics.get(variant):
+            metrics += _index_metrics(result.metrics[variant], variant, result.protocol)
+    return {"task": {"type": "question-answering", "name": "Extractive question answering"}, "dataset": dataset,
+            "metrics": metrics}
+
+
+def _index_metrics(scores: dict, variant: str, protocol: str) -> list[dict]:
+    v2 = "exact" in scores  # v1.1 scores say exact_match
     keys = [("exact_match", "exact" if v2 else "exact_match", "EM"), ("f1", "f1", "F1")]
     for part in ("HasAns", "NoAns") if v2 else ():
-        if f"{part}_exact" in official:
+        if f"{part}_exact" in scores:
             keys += [(f"{part}_exact", f"{part}_exact", f"{part} EM"), (f"{part}_f1", f"{part}_f1", f"{part} F1")]
-    return [{"type": kind, "value": float(official[key]), "name": label} for kind, key, label in keys]
+    notes = [n for n in (protocol if protocol != "destila" else "", "es" if variant == "es" else "") if n]
+    suffix = f" ({', '.join(notes)})" if notes else ""
+    return [{"type": kind, "value": float(scores[key]), "name": label + suffix, "config": variant,
+             "args": {"protocol": protocol}} for kind, key, label in keys]
+
+
+def _index_key(entry: dict) -> tuple[str, str]:
+    """(data set spec, protocol) of a model-index entry."""
+    metrics = entry.get("metrics") or [{}]
+    return (entry.get("dataset") or {}).get("name"), (metrics[0].get("args") or {}).get("protocol", "destila")
 
 
 def _hub_reference(spec: str | None) -> dict | None:
     from destila.data.registry import hub_reference
-    from destila.errors import ConfigError
 
     if not spec:
         return None
@@ -305,9 +355,10 @@ def read_metadata(card: Path) -> dict:
     return split_card(card.read_text(encoding="utf-8"))[0] if card.is_file() else {}
 
 
-def usage_block(model: str, onnx: bool = False) -> str:
-    """How to load the model, between the markers `destila push` rewrites. `onnx`: an exported folder."""
-    if onnx:
+def usage_block(model: str, export: dict | None = None) -> str:
+    """How to load the model, between the markers `destila push` rewrites. `export`: an exported folder's
+    export.json."""
+    if export:
         code = [
             "from huggingface_hub import snapshot_download",
             "from destila.infer.predictor import Predictor",
@@ -315,7 +366,9 @@ def usage_block(model: str, onnx: bool = False) -> str:
             f'predictor = Predictor.from_pretrained(snapshot_download("{model}"))',
             f'print(predictor(question="{EXAMPLE_QUESTION}", context="{EXAMPLE_CONTEXT}"))',
         ]
-        after = "The folder holds `model.onnx`, run by destila through ONNX Runtime (`pip install destila`)."
+        openvino = export_target(export).startswith("openvino") or "openvino_file" in export
+        graph, engine = (files.OPENVINO, "OpenVINO") if openvino else (files.ONNX, "ONNX Runtime")
+        after = f"The folder holds `{graph}`, run by destila through {engine} (`pip install destila`)."
     else:
         code = [
             "from transformers import AutoModelForQuestionAnswering, AutoTokenizer",
@@ -328,20 +381,167 @@ def usage_block(model: str, onnx: bool = False) -> str:
     return "\n".join([USAGE_BEGIN, "```python", *code, "```", "", after, USAGE_END])
 
 
-def publish_card(text: str, repo_id: str, *, onnx: bool = False, int8: bool = False) -> str:
-    """The card as pushed to `repo_id`: usage naming the repository, the model-index named after it, and the
-    `onnx` / `int8` tags of an exported folder. A card without destila's header gets the task fields."""
+def publish_card(text: str, repo_id: str, *, export: dict | None = None) -> str:
+    """The card as pushed to `repo_id`: usage naming the repository, the model-index named after it, and for an
+    exported folder (`export`: its export.json) its target and precision and the `onnx` / `openvino` / `int8`
+    tags. A card without destila's header gets the task fields."""
     meta, body = split_card(text)
     for key, value in (("language", "es"), ("library_name", "transformers"), ("pipeline_tag", "question-answering")):
         meta.setdefault(key, value)
-    tags = list(meta.get("tags") or [])
-    meta["tags"] = tags + [tag for tag, wanted in (("onnx", onnx), ("int8", int8)) if wanted and tag not in tags]
     for entry in meta.get("model-index") or []:
         entry["name"] = repo_id.split("/")[-1]
-    usage = usage_block(repo_id, onnx=onnx)
-    start, end = body.find(USAGE_BEGIN), body.find(USAGE_END)
-    if 0 <= start < end:
-        body = body[:start] + usage + body[end + len(USAGE_END):]
-    else:
-        body = body.rstrip("\n") + "\n\n## Use\n\n" + usage + "\n"
+    meta, body = with_export(meta, body, export)
+    body = _replace_block(body, USAGE_BEGIN, USAGE_END, usage_block(repo_id, export=export), "Use")
     return front_matter(meta) + body
+
+
+def _replace_block(body: str, begin: str, end: str, block: str, heading: str) -> str:
+    """`body` with the text between the markers `begin` and `end` (included) replaced by `block`, which already
+    carries the markers; appended under `## heading` when the markers are missing."""
+    start, stop = body.find(begin), body.find(end)
+    if 0 <= start < stop:
+        return body[:start] + block + body[stop + len(end):]
+    return body.rstrip("\n") + f"\n\n## {heading}\n\n" + block + "\n"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Exported folders and results written after training
+
+
+EXPORT_BEGIN = "<!-- destila:export -->"
+EXPORT_END = "<!-- /destila:export -->"
+RESULTS_BEGIN = "<!-- destila:results -->"
+RESULTS_END = "<!-- /destila:results -->"
+
+
+def export_precision(info: dict) -> str:
+    """What an exported model computes in, from its export.json."""
+    if info.get("int8"):
+        mode = (info.get("quantization") or {}).get("mode")
+        return f"int8 matrix products ({mode} scales)" if mode else "int8 matrix products"
+    if info.get("precision_here"):  # OpenVINO: fp32 weights, computed in bf16 where the CPU has it natively
+        return f"fp32 weights, computed in {info['precision_here']} on the machine that exported it"
+    return "fp32"
+
+
+def export_target(export: dict) -> str:
+    """The target an exported folder holds (the one `auto` chose, for an `auto` export)."""
+    target = str(export.get("target") or "")
+    return str((export.get("auto") or {}).get("chosen") or target) if target == "auto" else target
+
+
+def with_export(meta: dict, body: str, export: dict | None) -> tuple[dict, str]:
+    """The card's metadata and body saying an exported folder's target and precision (unchanged without one)."""
+    if not export:
+        return meta, body
+    target = export_target(export)
+    tags = list(meta.get("tags") or [])
+    wanted = [t for t, on in (("onnx", target.startswith("onnx")), ("openvino", target.startswith("openvino")),
+                              ("int8", bool(export.get("int8")))) if on]
+    meta["tags"] = tags + [t for t in wanted if t not in tags]
+    line = f"{EXPORT_BEGIN}\n- **Export target**: `{target}`\n- **Precision**: {export_precision(export)}\n{EXPORT_END}"
+    return meta, _replace_block(body, EXPORT_BEGIN, EXPORT_END, line, "Exported model")
+
+
+def _read_export(folder: Path) -> dict | None:
+    path = folder / files.EXPORT_INFO
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def _folder_config(folder: Path) -> dict:
+    path = folder / files.HF_CONFIG
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def _training_data(folder: Path) -> list[str]:
+    """The training data specs of the run that made a folder (its destila_config.yaml), else []."""
+    path = folder / files.RUN_CONFIG
+    if not path.is_file():
+        return []
+    try:
+        recipe = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError:
+        return []
+    section = recipe.get("train") if isinstance(recipe.get("train"), dict) else recipe
+    data = section.get("train_data") if isinstance(section, dict) else None
+    return [str(d) for d in (data if isinstance(data, list) else [data] if data else [])]
+
+
+def model_name(folder: str | Path) -> str:
+    """A name saying what the model in a local folder is: its base (the Hub model its card names, else its
+    architecture), its layers, its training data and, for an exported folder, its target; e.g.
+    `roberta-base-bne-6-layers-squad-es-v1.1-train-onnx`. Never the folder's path."""
+    folder = Path(folder)
+    config = _folder_config(folder)
+    base = hub_model_id(str(folder)) if folder.is_dir() else None
+    parts = [base.split("/")[-1] if base else str(config.get("model_type") or "qa-model")]
+    if config.get("num_hidden_layers"):
+        parts.append(f"{config['num_hidden_layers']}-layers")
+    parts += [spec.split("@")[0].split("#")[0].replace(":", "-") for spec in _training_data(folder)]
+    export = _read_export(folder)
+    if export and export.get("target"):
+        parts.append(str(export["target"]))
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", "-".join(parts)).strip("-")
+
+
+def describe_model(name: str) -> str:
+    """How a card names a model it was trained from: a Hub id or `offline:` name as is; a local folder by what it
+    is (`model_name`, with its architecture and base), never by its path."""
+    path = Path(name).expanduser()
+    if not path.is_dir():
+        return f"`{name}`"
+    config = _folder_config(path)
+    base = hub_model_id(name)
+    details = [f"{config.get('model_type', 'model')}, {config.get('num_hidden_layers', '?')} layers, hidden "
+               f"{config.get('hidden_size', '?')}"]
+    if base:
+        details.append(f"from `{base}`")
+    data = _training_data(path)
+    if data:
+        details.append("trained on " + " + ".join(f"`{d}`" for d in data))
+    return f"`{model_name(path)}` ({'; '.join(details)})"
+
+
+def write_card_results(folder: str | Path, evaluations) -> Path:
+    """Write evaluations into a model folder's card (README.md, created if missing): its `model-index` gets one
+    entry per data set and protocol (a new one replaces the old entry of the same data set and protocol, others
+    stay), named by `model_name`; the body gets the table of them; an exported folder's card also says its target
+    and precision. `evaluations`: `CardEvaluation`s or mappings (see `CardEvaluation.of`). Returns the card."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        from destila.errors import ModelError
+
+        raise ModelError(f"{folder}: no such model folder")
+    given = [CardEvaluation.of(e) for e in evaluations]
+    card = folder / files.MODEL_CARD
+    name = model_name(folder)
+    text = card.read_text(encoding="utf-8") if card.is_file() else f"# {name}\n\nSpanish extractive QA model.\n"
+    meta, body = split_card(text)
+    for key, value in (("language", "es"), ("library_name", "transformers"), ("pipeline_tag", "question-answering")):
+        meta.setdefault(key, value)
+    new = model_index(name, given)[0]["results"]
+    replaced = {_index_key(entry) for entry in new}
+    old = [e for entry in meta.get("model-index") or [] for e in entry.get("results") or []]
+    results = [e for e in old if _index_key(e) not in replaced] + new
+    if results:
+        meta["model-index"] = [{"name": name, "results": results}]
+        meta.setdefault("metrics", ["exact_match", "f1"])
+        body = _replace_block(body, RESULTS_BEGIN, RESULTS_END, _results_table(results, given), "Evaluations")
+    meta, body = with_export(meta, body, _read_export(folder))
+    card.write_text(front_matter(meta) + body, encoding="utf-8")
+    return card
+
+
+def _results_table(results: list[dict], given: list[CardEvaluation]) -> str:
+    questions = {(g.data, g.protocol): g.questions for g in given}
+    lines = [RESULTS_BEGIN, "| data | protocol | questions | EM | F1 | EM (es) | F1 (es) |",
+             "|---|---|---|---|---|---|---|"]
+    for entry in results:
+        data, protocol = _index_key(entry)
+        value = {(m.get("config"), m["type"]): m["value"] for m in entry["metrics"]}
+        cells = [_fmt(value.get((v, t), "")) for v in ("official", "es") for t in ("exact_match", "f1")]
+        asked = questions.get((data, protocol))
+        lines.append(f"| `{data}` | {protocol} | {'' if asked is None else asked} | {' | '.join(cells)} |")
+    lines += ["", ("Protocols: `destila` is the best valid span inside the context; `authors` is SpanishTinyRoBERTa's "
+                   "evaluation.py (`destila evaluate --protocol authors`)."), RESULTS_END]
+    return "\n".join(lines)
