@@ -73,8 +73,8 @@ def test_pipeline_runs_every_stage_then_resumes_after_a_kill(tmp_path, tiny_qa_m
     saved = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert saved["models"] == json.loads(json.dumps(report["models"]))
     md = (out / "report.md").read_text(encoding="utf-8")
-    assert "student int8" in md and "F1 sample" in md
-    assert (out / "bench" / pl._plot_file()).stat().st_size > 1000
+    assert "student int8" in md and "## sample" in md and "| model | parameters | q/s | x faster |" in md
+    assert (out / pl._plot_file()).stat().st_size > 1000
     assert (out / "eval" / "sample" / "student" / "predictions.json").exists()
 
     again = pl.run_pipeline(cfg, log=lambda m: None)
