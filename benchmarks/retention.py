@@ -35,7 +35,8 @@ from pathlib import Path
 from runlogs import save_result, score_cells, score_columns, seconds_per_step, total_steps, train_seconds
 
 from destila.config import DistillConfig, build_config
-from destila.pipeline import _evaluate, _slug, load_pipeline
+from destila.pipeline import load_pipeline
+from destila.pipeline.stages import _evaluate, _slug
 from destila.train.precision import cpu_name
 from destila.train.recipe import run_distill
 

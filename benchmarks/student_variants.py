@@ -17,7 +17,8 @@ import sys
 import time
 from pathlib import Path
 
-from destila.pipeline import _evaluate, _slug, load_pipeline
+from destila.pipeline import load_pipeline
+from destila.pipeline.stages import _evaluate, _slug
 from destila.train.recipe import run_distill
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -20,6 +20,7 @@ from destila.config import (
 )
 from destila.distill.loss_config import LossConfig
 from destila.errors import ConfigError
+from destila.pipeline import PipelineConfig  # registers `kind: pipeline`
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.y*ml"))
 
@@ -39,6 +40,8 @@ def test_every_recipe_parses_by_its_kind(path, tmp_path):
         # The saved form (destila_config.yaml beside every checkpoint) loads back to the same config.
         saved = save_config(cfg, tmp_path / "destila_config.yaml")
         assert config_to_dict(load_recipe(saved)) == config_to_dict(cfg)
+    if kind == "pipeline":
+        assert isinstance(cfg, PipelineConfig)
 
 
 def test_paper_recipe_is_the_authors_code():

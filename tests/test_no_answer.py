@@ -193,13 +193,14 @@ def test_trimmed_and_exported_folders_carry_the_threshold(with_threshold, tmp_pa
 
 def test_the_pipeline_uses_the_threshold_on_v2_data_and_reports_it(with_threshold, v2_file, qa_file, tmp_path):
     from destila import pipeline as pl
+    from destila.pipeline.stages import _evaluate, _slug
 
     folder, threshold = with_threshold
     cfg = pl.PipelineConfig(output_dir=str(tmp_path / "run"), train_data=[str(qa_file), f"{v2_file}#unanswerable"],
                             eval_data=str(qa_file), heldout_data=[str(v2_file)], teacher={"pretrained": str(folder)})
     scores = {}
     for data in (cfg.eval_data, *cfg.heldout_data):
-        info = pl._evaluate(cfg, folder, data, tmp_path / "eval" / pl._slug(data))
+        info = _evaluate(cfg, folder, data, tmp_path / "eval" / _slug(data))
         scores[data] = {"teacher": info, "student": info}
     assert scores[str(qa_file)]["teacher"]["no_answer"] is False  # v1.1 eval data: never "no answer"
     v2 = scores[str(v2_file)]["teacher"]

@@ -8,6 +8,8 @@ import yaml
 
 from destila import pipeline as pl
 from destila.errors import ConfigError
+from destila.pipeline import stages
+from destila.pipeline.report import PLOT_FILE
 
 
 def _recipe(tmp_path: Path, teacher_dir: Path) -> Path:
@@ -42,19 +44,19 @@ def test_pipeline_runs_every_stage_then_resumes_after_a_kill(tmp_path, tiny_qa_m
     cfg = pl.load_pipeline(_recipe(tmp_path, tiny_qa_model_dir))
     out = Path(cfg.output_dir)
 
-    real_export = pl._export
+    real_export = stages._export
 
     def killed(*args, **kwargs):
         raise KeyboardInterrupt("killed")
 
-    monkeypatch.setattr(pl, "_export", killed)
+    monkeypatch.setattr(stages, "_export", killed)
     with pytest.raises(KeyboardInterrupt):
         pl.run_pipeline(cfg, log=lambda m: None)
     for stage in ("teacher", "student", "baseline", "student-trimmed"):
         assert (out / stage / pl.STAGE_FILE).exists(), stage
     assert not (out / "student-int8" / pl.STAGE_FILE).exists()
 
-    monkeypatch.setattr(pl, "_export", real_export)
+    monkeypatch.setattr(stages, "_export", real_export)
     lines = []
     report = pl.run_pipeline(cfg, log=lines.append)
     skipped = {r["name"] for r in report["stages"] if r["skipped"]}
@@ -74,7 +76,7 @@ def test_pipeline_runs_every_stage_then_resumes_after_a_kill(tmp_path, tiny_qa_m
     assert saved["models"] == json.loads(json.dumps(report["models"]))
     md = (out / "report.md").read_text(encoding="utf-8")
     assert "student int8" in md and "## sample" in md and "| model | parameters | q/s | x faster |" in md
-    assert (out / pl._plot_file()).stat().st_size > 1000
+    assert (out / PLOT_FILE).stat().st_size > 1000
     assert (out / "eval" / "sample" / "student" / "predictions.json").exists()
 
     again = pl.run_pipeline(cfg, log=lambda m: None)

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from destila import pipeline as pl
+from destila.pipeline.report import PLOT_FILE, plot_points
+from destila.pipeline.stages import StageRecord
 from test_pipeline import _recipe
 
 V11, V2, SAMPLE = "squad-es-v1.1:dev-small@eval", "squad-es-v2.0:dev-small@eval", "sample"
@@ -40,7 +42,7 @@ def report(tmp_path, tiny_qa_model_dir):
         {"name": "student", "parameters": 22_300_000, "throughput_qps": 38.7, "speedup": 38.7 / 12.1},
         {"name": "student exported", "parameters": 22_300_000, "throughput_qps": 140.0, "speedup": 140.0 / 12.1}]}
     cfg.eval_data, cfg.heldout_data = V11, [SAMPLE, V2]
-    records = [pl.StageRecord("teacher", "t", 600.0, False), pl.StageRecord("bench", "b", 60.0, False)]
+    records = [StageRecord("teacher", "t", 600.0, False), StageRecord("bench", "b", 60.0, False)]
     report = pl.build_report(cfg, models, scores, bench, records)
     out = tmp_path / "out"
     out.mkdir()
@@ -86,10 +88,10 @@ def test_report_json_keeps_everything(report):
 
 def test_plot_shows_the_first_tables_numbers(report):
     built, out = report
-    points = pl.plot_points(built)
+    points = plot_points(built)
     assert points == {"teacher": (56.18, 12.1), "student": (45.10, 38.7), "student exported": (44.94, 140.0)}
-    assert (out / pl._plot_file()).stat().st_size > 10_000
-    assert built["plot"].endswith(pl._plot_file())
+    assert (out / PLOT_FILE).stat().st_size > 10_000
+    assert built["plot"].endswith(PLOT_FILE)
 
 
 def test_a_subset_is_said_in_the_report(tmp_path, report):

@@ -22,6 +22,7 @@ AUGMENTED = "augmented_train.json"  # the teacher-labelled copies a distillation
 # The no-answer threshold chosen on training-fold questions (destila.no_answer); the `destila_` prefix carries it
 # into trimmed and exported folders with the other records
 NO_ANSWER = "destila_no_answer.json"
+PRUNE = "destila_prune.json"  # what a pruned student kept of its teacher, and how it was chosen
 
 # Evaluation outputs (destila evaluate, the pipeline)
 PREDICTIONS = "predictions.json"

@@ -30,6 +30,7 @@ import destila.cli.answer  # noqa: E402,F401
 import destila.cli.train  # noqa: E402,F401
 import destila.cli.distill  # noqa: E402,F401
 import destila.cli.trim_vocab  # noqa: E402,F401
+import destila.cli.prune  # noqa: E402,F401
 import destila.cli.augment  # noqa: E402,F401
 import destila.cli.export  # noqa: E402,F401
 import destila.cli.push  # noqa: E402,F401

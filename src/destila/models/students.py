@@ -1,6 +1,7 @@
 """Build a student QA model from a teacher: a preset shape, a subset of the teacher's layers, config overrides,
-or a pretrained folder. Every student is a plain transformers QA model with the teacher's vocabulary, so it saves
-and reloads with AutoModelForQuestionAnswering and uses the teacher's tokenizer.
+a pretrained folder, or the teacher pruned to a measured speed (`prune`, destila.models.prune). Every student is
+a plain transformers QA model with the teacher's vocabulary, so it saves and reloads with
+AutoModelForQuestionAnswering and uses the teacher's tokenizer.
 
 `check_student_spec` is the one rule for a valid spec; recipes are checked by it when they load (this module imports
 torch only when a model is built)."""
@@ -24,7 +25,7 @@ STUDENT_PRESETS: dict[str, dict] = {
     },
 }
 
-SPEC_MODES = ("preset", "layers", "config", "pretrained")
+SPEC_MODES = ("preset", "layers", "config", "pretrained", "prune")
 
 
 def check_student_spec(spec) -> None:
@@ -48,6 +49,25 @@ def check_student_spec(spec) -> None:
         raise ConfigError(f"student.preset: unknown preset {name!r}; known: {', '.join(sorted(STUDENT_PRESETS))}")
     if "config" in spec and not isinstance(spec["config"], dict):
         raise ConfigError(f"student.config: expected a mapping of config fields, got {spec['config']!r}")
+    if "prune" in spec:
+        from destila.models.prune import PruneSpec
+
+        PruneSpec.from_dict(spec["prune"])
+
+
+def build_run_student(teacher, spec: dict, *, tokenizer=None, train=None, log=print):
+    """The student of a distillation run: `build_student`, or for `{"prune": {...}}` the teacher pruned on the
+    run's training windows (`train`, a TrainConfig), its plan kept in the run's output folder."""
+    if "prune" not in spec:
+        return build_student(teacher, spec)
+    from destila.models.prune import PruneSpec, pruned_student
+
+    check_student_spec(spec)
+    if tokenizer is None or train is None:
+        raise ConfigError("student.prune: pruning needs the teacher's tokenizer and the training settings")
+    student, _ = pruned_student(teacher, tokenizer, PruneSpec.from_dict(spec["prune"]), train,
+                                folder=train.output_dir, log=log)
+    return student
 
 
 def student_overrides(spec: dict) -> dict:
@@ -64,8 +84,13 @@ def build_student(teacher, spec: dict):
       with the teacher's embeddings and QA head; the same list works as the distillation layer map.
     - `{"config": {field: value}}`: the teacher's config with these fields changed; random weights.
     - `{"pretrained": path_or_name}`: an existing QA model, loaded through destila.models.hub.
+
+    `{"prune": {...}}` needs training windows to score the teacher on: `destila.models.prune.prune_from_data`
+    builds it (run_distill calls it).
     """
     check_student_spec(spec)
+    if "prune" in spec:
+        raise ConfigError("student.prune: a pruned student is built from training data (prune_from_data), not here")
     if "pretrained" in spec:
         student = _from_pretrained(spec["pretrained"])
     elif "layers" in spec:

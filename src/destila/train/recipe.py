@@ -97,7 +97,7 @@ def run_distill(cfg: DistillConfig, *, resume: bool = False, on_step: StepHook |
     from accelerate.utils import set_seed
 
     from destila.models.hub import load_qa_model, load_tokenizer
-    from destila.models.students import build_student
+    from destila.models.students import build_run_student
 
     if cfg.train.subnet_layers:
         raise ConfigError("train.subnet_layers: sub-network training is for `destila train` (fine-tuning a teacher); "
@@ -106,7 +106,7 @@ def run_distill(cfg: DistillConfig, *, resume: bool = False, on_step: StepHook |
     tokenizer = load_tokenizer(cfg.teacher)
     teacher = load_qa_model(cfg.teacher).float()
     set_seed(cfg.train.seed)  # the student's random weights
-    student = build_student(teacher, cfg.student)
+    student = build_run_student(teacher, cfg.student, tokenizer=tokenizer, train=cfg.train)
     return TrainingRun(cfg.train, cfg, distill_stages(cfg), student=student, tokenizer=tokenizer, teacher=teacher,
                        source=cfg.teacher, on_step=on_step).run(resume)
 
