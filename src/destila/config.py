@@ -170,7 +170,7 @@ class TrainConfig:
         1, "round each batch's padded length up to a multiple of this (fewer distinct shapes for the CPU kernels)")
     group_by_length: bool = documented(
         False, "batch windows of similar length together (less padding, same order per seed)")
-    progress: bool = documented(True, "show a progress bar on the main process")
+    progress: bool = documented(True, "show progress on the main process (a bar, or lines when not a terminal)")
 
     def __post_init__(self) -> None:
         p = "train."

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 
@@ -57,43 +56,13 @@ def markdown_report(result: dict) -> str:
 
 
 def plot_f1_vs_throughput(result: dict, path: str | os.PathLike) -> None:
-    import matplotlib
+    """The bench's own picture: each row's F1 and throughput on the bench's questions, the first row the
+    reference (`destila.bench.plot`)."""
+    from destila.bench.plot import plot_speed_quality
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = result["models"]
-    xs = [max(r["throughput_qps"], 1e-6) for r in rows]
-    ys = [r["f1"] for r in rows]
-    fig, ax = plt.subplots(figsize=(7.5, 5), dpi=110)
-    ax.scatter(xs, ys, s=70, color="#1f77b4", zorder=3)
-    for i, (x, y, r) in enumerate(zip(xs, ys, rows)):
-        label = r["name"] + (f"\n{r['speedup']:.1f}x" if r.get("speedup") and i else "")
-        ax.annotate(
-            label,
-            (x, y),
-            xytext=(8, 8 if i % 2 == 0 else -18),
-            textcoords="offset points",
-            fontsize=9,
-            bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "#bbbbbb", "alpha": 0.9},
-        )
-    ax.set_xscale("log")
-    from matplotlib.ticker import FuncFormatter
-
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
-    lo, hi = min(xs), max(xs)
-    ax.set_xlim(lo / 2.0, hi * (3.0 if hi / lo < 100 else 2.0))
-    ymax = max(ys) if ys else 1.0
-    ax.set_ylim(min(0.0, min(ys)) - 2, max(10.0, ymax * 1.15 + 2))
-    ax.set_xlabel(f"throughput, questions/s (batch {result['settings']['batch_size']}, log scale)")
-    ax.set_ylabel("F1 (official)")
-    ax.set_title(f"F1 against speed: {result['dataset']} ({result['questions']} questions)")
-    ax.grid(True, which="both", alpha=0.3)
-    if not math.isfinite(hi):
-        raise ValueError("throughput is not finite")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    points = {r["name"]: (r["f1"], r["throughput_qps"]) for r in result["models"]}
+    plot_speed_quality(points, path, title=f"{result['dataset']} ({result['questions']} questions)",
+                       speed_note=f"batch {result['settings']['batch_size']}")
 
 
 def write_reports(result: dict, out_dir: str | os.PathLike) -> dict:

@@ -247,9 +247,14 @@ def flat_scores(scores: dict) -> dict:
     return flat
 
 
-def progress_bar(enabled: bool):
+def progress_bar(enabled: bool, terminal: bool | None = None):
+    """A live bar on a terminal; elsewhere (a log file, CI, nohup) `LineProgress`, a line now and then."""
     if not enabled:
         return None
+    from rich.console import Console
+
+    if not (Console().is_terminal if terminal is None else terminal):
+        return LineProgress()
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -261,3 +266,65 @@ def progress_bar(enabled: bool):
 
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                     TimeRemainingColumn())
+
+
+class LineProgress:
+    """The progress bar's calls (`add_task`, `update`, `advance`, a context) printed as plain lines: one at least
+    every `every_seconds` and every `every_fraction` of the steps, whichever comes first, and one at the end, each
+    with the step, the loss and tokens/s last given to `update(loss=..., tokens_per_s=...)`, and the time left
+    at this run's pace."""
+
+    def __init__(self, every_seconds: float = 60.0, every_fraction: float = 0.1, clock=None, write=None):
+        import time
+
+        self.every_seconds, self.every_fraction = every_seconds, every_fraction
+        self.clock = clock or time.monotonic
+        self.write = write or (lambda line: print(line, flush=True))
+        self.tasks: dict[int, dict] = {}
+
+    def __enter__(self) -> LineProgress:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def add_task(self, description: str, total: int, completed: int = 0) -> int:
+        now = self.clock()
+        task = len(self.tasks)
+        self.tasks[task] = {"description": description, "total": total, "completed": completed, "first": completed,
+                            "started": now, "printed_at": now, "printed_step": completed}
+        return task
+
+    def update(self, task: int, description: str | None = None, **fields) -> None:
+        """Keep `fields` for the next line; the bar's description (it repeats the loss) is not used."""
+        self.tasks[task].update(fields)
+
+    def advance(self, task: int, steps: int = 1) -> None:
+        t = self.tasks[task]
+        t["completed"] += steps
+        now, done = self.clock(), t["completed"]
+        every_steps = max(1, math.ceil(self.every_fraction * t["total"]))
+        if (now - t["printed_at"] >= self.every_seconds or done - t["printed_step"] >= every_steps
+                or done >= t["total"]):
+            self.write(self.line(task, now))
+            t["printed_at"], t["printed_step"] = now, done
+
+    def line(self, task: int, now: float) -> str:
+        t = self.tasks[task]
+        done, total = t["completed"], t["total"]
+        elapsed = now - t["started"]
+        pace = elapsed / (done - t["first"]) if done > t["first"] else None
+        parts = [f"{t['description']}: step {done}/{total} ({100 * done / max(total, 1):.0f}%)"]
+        if t.get("loss") is not None:
+            parts.append(f"loss {t['loss']:.4f}")
+        if t.get("tokens_per_s") is not None:
+            parts.append(f"{t['tokens_per_s']:,.0f} tokens/s")
+        parts.append(f"{_clock(elapsed)} elapsed")
+        if pace is not None and done < total:
+            parts.append(f"about {_clock(pace * (total - done))} left")
+        return ", ".join(parts)
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"

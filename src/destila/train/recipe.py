@@ -373,9 +373,11 @@ class TrainingRun:
                 meter.add_step(time.perf_counter() - started)
                 done = step + 1
                 if done % cfg.log_every == 0 or done == run.steps:
-                    loss = self._log_train(run, done, lr, meter)
+                    record = self._log_train(run, done, lr, meter)
                     if progress:
-                        progress.update(task, description=f"{run.stage.name} loss {loss:.4f}")
+                        loss = record.get("loss", float("nan"))
+                        progress.update(task, description=f"{run.stage.name} loss {loss:.4f}", loss=loss,
+                                        tokens_per_s=record["tokens_per_s"])
                 if progress:
                     progress.advance(task)
                 self._after_step(run, done)
@@ -434,7 +436,7 @@ class TrainingRun:
         """Epochs completed over the whole run (earlier stages count too)."""
         return (self.state.global_step + done) // self.plan.steps_per_epoch
 
-    def _log_train(self, run: StageRun, done: int, lr: float, meter: StepMeter) -> float:
+    def _log_train(self, run: StageRun, done: int, lr: float, meter: StepMeter) -> dict:
         stage = run.stage
         record = {
             "type": "train",
@@ -448,7 +450,7 @@ class TrainingRun:
         }
         self.log.write(record)
         meter.reset()
-        return record.get("loss", float("nan"))
+        return record
 
     # -- evaluation, checkpoints, the output folder -----------------------------------------------------------
 
