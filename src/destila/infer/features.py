@@ -70,6 +70,14 @@ class Windows:
     def __len__(self) -> int:
         return len(self.input_ids)
 
+    def offsets(self, k: int) -> np.ndarray:
+        """(length, 2) character span of each position of window k in its context; (-1, -1) where the position is
+        not a context token (question, special tokens)."""
+        out = np.full((len(self.input_ids[k]), 2), -1, dtype=np.int64)
+        a, n, pos = self.ctx_start[k], self.ctx_len[k], self.ctx_pos[k]
+        out[pos : pos + n] = self.contexts[self.example_index[k]].offsets[a : a + n]
+        return out
+
 
 @dataclass
 class _Layout:
