@@ -299,6 +299,7 @@ def _distill_stand_in(cfg: DistillConfig, real: dict, tokenizer, tiny_train: Tra
     from destila.models.hub import load_qa_model, load_tokenizer
     from destila.models.students import build_student
     from destila.train.recipe import distill_stages, train_stages
+    from destila.train.teachers import TeacherModel
 
     s_real = student_shape(real, cfg.student)
     t_shape, s_shape = tiny_shapes(real, s_real)
@@ -319,8 +320,9 @@ def _distill_stand_in(cfg: DistillConfig, real: dict, tokenizer, tiny_train: Tra
     stages = distill_stages(stand_in)
     for stage in stages:
         ok(_check_stage(stage, student, teacher))
-    out = train_stages(tiny_train, stand_in, stages, student=student, tokenizer=load_tokenizer(teacher_dir),
-                       teacher=teacher, source=str(teacher_dir))
+    tokenizer = load_tokenizer(teacher_dir)
+    out = train_stages(tiny_train, stand_in, stages, student=student, tokenizer=tokenizer,
+                       teachers=[TeacherModel(str(teacher_dir), teacher, tokenizer)], source=str(teacher_dir))
     return out, stand_in
 
 
