@@ -26,6 +26,7 @@ from torch import nn
 from destila import files, no_answer
 from destila.config import DistillConfig, TrainConfig, save_config
 from destila.distill.losses import DistillationLoss
+from destila.distill.terms import TERMS
 from destila.errors import ConfigError
 from destila.evaluation import choose_null_threshold, evaluate
 from destila.models.compiled import Compiler
@@ -350,9 +351,9 @@ class TrainingRun:
         cfg, accelerator = self.cfg, self.accelerator
         loss_fn = None
         if stage.loss is not None:
+            self._check_internals(stage)
             loss_fn = DistillationLoss(stage.loss, student_config=self.student.config,
                                        teacher_config=self.teacher.model.config)
-            self._check_internals(stage, loss_fn)
             carry_projections(previous, loss_fn)
         module = TrainModule(self.student, loss_fn, SubNetwork.from_config(cfg) if loss_fn is None else None)
         if self.compiler is not None:
@@ -376,10 +377,10 @@ class TrainingRun:
                         pad_to, evaluated_at,
                         [p for p in module.parameters() if p.requires_grad])
 
-    def _check_internals(self, stage: Stage, loss_fn: DistillationLoss) -> None:
+    def _check_internals(self, stage: Stage) -> None:
         """Hidden, attention and embedding terms compare positions: their teacher must share the student's
         tokenizer."""
-        reading = [name for name, term in loss_fn.terms.items() if term.reads_internals]
+        reading = [name for name, term in TERMS.items() if term.reads_internals and getattr(stage.loss, name) > 0]
         teacher = self.teachers[self.internals]
         if reading and teacher.windows is not None:
             raise ConfigError(
