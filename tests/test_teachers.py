@@ -117,3 +117,15 @@ def test_internal_terms_across_tokenizers_are_refused(teacher_dir, bpe_teacher_d
                  student={"pretrained": str(teacher_dir)}, max_steps=1)
     with pytest.raises(ConfigError, match=r"stages\[s\].loss: .*hidden.*needs one tokenizer"):
         run_distill(cfg)
+
+
+def test_dry_run_of_the_three_tokenizer_recipe_passes_offline(tmp_path):
+    from destila.config import load_recipe
+    from destila.train.dry_run import dry_run
+
+    checks = dry_run(load_recipe(Path(__file__).resolve().parents[1] / "configs" / "teachers.yaml"), tmp_path,
+                     echo=lambda message: None)
+    stand_ins = [c for c in checks if c.startswith("stand-in teacher")]
+    assert [c.split(", ")[1] for c in stand_ins] == ["bpe tokenizer", "wordpiece tokenizer", "unigram tokenizer"]
+    assert any("loss terms logged: ce, kd, loss" in c for c in checks)
+    assert checks[-1].startswith("destila_config.yaml and README.md written")
