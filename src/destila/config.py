@@ -252,10 +252,34 @@ class StageConfig:
 
 
 @dataclass
+class TeacherConfig:
+    """One teacher of a recipe with several (`teachers:`)."""
+
+    model: str = documented("", "fine-tuned QA teacher: folder, hub id or offline:NAME")
+    weight: float = documented(1.0, "its share of the soft start/end targets (the weights are scaled to sum to 1)")
+    internals: bool = documented(False, "the one teacher the hidden, attention and embedding terms read")
+    layer_map: str | list | None = documented(None, "that teacher's layer map (None: loss.layer_map)")
+
+    def check(self, index: int) -> None:
+        p = f"teachers[{index}]"
+        coerce_fields(self, p + ".")
+        check(bool(self.model), f"{p}.model", "must name a model", self.model)
+        check(0 < self.weight < float("inf"), f"{p}.weight", "must be a number > 0", self.weight)
+        if self.layer_map is not None:
+            if not self.internals:
+                raise ConfigError(f"{p}.layer_map: only the teacher with `internals: true` (the one the hidden and "
+                                  "attention terms read) has a layer map")
+            LossConfig.from_dict({"layer_map": self.layer_map}, f"{p}")
+
+
+@dataclass
 class DistillConfig:
     """A distillation run: a frozen teacher, a student spec, the loss, its stages and the training settings."""
 
-    teacher: str = documented(doc="fine-tuned QA teacher: folder, hub id or offline:NAME")
+    teacher: str = documented("", "fine-tuned QA teacher: folder, hub id or offline:NAME (or give `teachers`)")
+    teachers: list = documented(
+        factory=list, doc="several teachers [{model, weight, internals, layer_map}]: the soft start/end targets are "
+        "the weighted mixture of their distributions; `teacher` is then the first of them")
     student: dict = documented(factory=lambda: {"preset": "tinyroberta-es"},
                          doc="student spec: {preset: P} | {layers: [...]} | {config: {...}} | {pretrained: path}")
     loss: LossConfig | None = documented(None, "LossConfig: loss weights, temperature, layer map, projections, masking")
@@ -268,8 +292,7 @@ class DistillConfig:
     def __post_init__(self) -> None:
         if self.augment is not None and not isinstance(self.augment, AugmentConfig):
             self.augment = AugmentConfig.from_dict(self.augment, "augment")
-        if not isinstance(self.teacher, str) or not self.teacher:
-            raise ConfigError(f"teacher must name a model, got {self.teacher!r}")
+        self._check_teachers()
         if isinstance(self.cache_teacher_logits, str):
             self.cache_teacher_logits = self.cache_teacher_logits.lower() in ("true", "yes", "1")
         if not isinstance(self.cache_teacher_logits, bool):
@@ -295,11 +318,53 @@ class DistillConfig:
             raise ConfigError(f"stages: names must be unique, got {names}")
         self.stages = stages
         for stage in self.stages:  # validate each stage's merged loss now, not hours into a run
-            self.stage_loss(stage)
+            self._check_internals(stage, self.stage_loss(stage))
+
+    def _check_teachers(self) -> None:
+        if not isinstance(self.teachers, list):
+            raise ConfigError(f"teachers must be a list of {{model, weight}} mappings, got {self.teachers!r}")
+        self.teachers = [t if isinstance(t, TeacherConfig) else build_config(TeacherConfig, t, f"teachers[{i}]")
+                         for i, t in enumerate(self.teachers)]
+        for i, t in enumerate(self.teachers):
+            t.check(i)
+        if self.teachers:
+            if self.teacher and self.teacher != self.teachers[0].model:
+                raise ConfigError(f"teacher: {self.teacher!r} is not teachers[0] ({self.teachers[0].model!r}); give "
+                                  "`teacher` for one teacher or `teachers` for several")
+            self.teacher = self.teachers[0].model
+        if not isinstance(self.teacher, str) or not self.teacher:
+            raise ConfigError(f"teacher must name a model (or give teachers: [...]), got {self.teacher!r}")
+        marked = [i for i, t in enumerate(self.teachers) if t.internals]
+        if len(marked) > 1:
+            raise ConfigError(f"teachers: {len(marked)} teachers have `internals: true` ({marked}); the hidden and "
+                              "attention terms read one")
+
+    def _check_internals(self, stage: StageConfig, loss: LossConfig) -> None:
+        from destila.distill.terms import TERMS
+
+        reading = [name for name, term in TERMS.items() if term.reads_internals and getattr(loss, name) > 0]
+        if reading and len(self.teachers) > 1 and not any(t.internals for t in self.teachers):
+            raise ConfigError(f"stages[{stage.name}].loss: {', '.join(reading)} read one teacher's internals; mark "
+                              "that teacher with `internals: true` in teachers (or set those weights to 0)")
+
+    def teacher_list(self) -> list[TeacherConfig]:
+        """Every teacher with its mixture weight (summing to 1): `teachers`, or the one `teacher`."""
+        teachers = self.teachers or [TeacherConfig(self.teacher, internals=True)]
+        total = sum(t.weight for t in teachers)
+        return [dataclasses.replace(t, weight=t.weight / total) for t in teachers]
+
+    def internals_teacher(self) -> int:
+        """The index (in teacher_list) of the teacher the hidden, attention and embedding terms read."""
+        return next((i for i, t in enumerate(self.teacher_list()) if t.internals), 0)
 
     def stage_loss(self, stage: StageConfig) -> LossConfig:
-        """The LossConfig in force during `stage`: the recipe's loss with the stage's overrides."""
-        return LossConfig.from_dict({**self.loss.to_dict(), **stage.loss}, f"stages[{stage.name}].loss")
+        """The LossConfig in force during `stage`: the recipe's loss (with the layer map of the teacher whose
+        internals it reads, when that teacher has one), with the stage's overrides."""
+        base = self.loss.to_dict()
+        layer_map = self.teacher_list()[self.internals_teacher()].layer_map
+        if layer_map is not None:
+            base["layer_map"] = layer_map
+        return LossConfig.from_dict({**base, **stage.loss}, f"stages[{stage.name}].loss")
 
 
 def build_config(cls, values: Any, where: str):

@@ -95,6 +95,19 @@ def span_kd_loss(
     return both if reduction == "sum" else both / 2
 
 
+def soft_targets(logits: Tensor, mask: Tensor, temperature: float) -> Tensor:
+    """The distribution `kd_loss` reads from a teacher's logits (B, L): softmax of logits / T over `mask`."""
+    return F.softmax(_masked_fill_min(logits.float() / temperature, mask), dim=-1)
+
+
+def mixture_logits(distributions: list[Tensor], weights: list[float], temperature: float) -> Tensor:
+    """Logits whose `soft_targets` at `temperature` are the mixture Σ wᵢ·distributionsᵢ (weights summing to 1):
+    T·log of the mixture, so that `kd_loss` reads several teachers as it reads one. Zero probabilities become
+    −10⁴·T, which the softmax turns back into exact zeros."""
+    mixture = sum(w * d for w, d in zip(weights, distributions, strict=True))
+    return temperature * torch.log(mixture).clamp_min(-1e4)
+
+
 def masked_mse(a: Tensor, b: Tensor, mask: Tensor | None) -> Tensor:
     """Mean squared error over the elements where `mask` (broadcast to a's shape) is True."""
     diff = (a.float() - b.float()) ** 2

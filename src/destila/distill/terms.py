@@ -77,6 +77,9 @@ class LossTerm:
     default_weight: ClassVar[float] = 1.0
     reads_teacher: ClassVar[bool] = True
     """False for a term computed from the student alone (the task loss): a stage of such terms runs no teacher."""
+    reads_internals: ClassVar[bool] = False
+    """Whether it reads the teacher's hidden states or attention (so needs the student's tokenizer and one named
+    teacher), not only its start/end logits."""
     uses_layer_map: ClassVar[bool] = False
     """Whether it compares mapped layer pairs (the layer map is resolved only when some active term does)."""
 
@@ -187,6 +190,7 @@ class EmbeddingTerm(LossTerm):
     name = "embedding"
     definition = "MSE(proj(student hidden 0), teacher hidden 0)"
     normalisation = "as `hidden`"
+    reads_internals = True
 
     def needs(self) -> frozenset[str]:
         return frozenset({"hidden"})
@@ -207,6 +211,7 @@ class HiddenTerm(LossTerm):
     definition = "Σ over layer pairs (m, g(m)) of MSE(proj(student hidden m), teacher hidden g(m))"
     normalisation = "MSE: mean over valid tokens × teacher width; summed over pairs (as TinyBERT and the paper)"
     uses_layer_map = True
+    reads_internals = True
 
     def needs(self) -> frozenset[str]:
         return frozenset({"hidden"})
@@ -228,6 +233,7 @@ class AttentionTerm(LossTerm):
     definition = "Σ over layer pairs of the attention loss below"
     normalisation = "summed over pairs"
     uses_layer_map = True
+    reads_internals = True
 
     def __init__(self, config, student: ModelShape, teacher: ModelShape, layer_map: LayerMap | None):
         super().__init__(config, student, teacher, layer_map)

@@ -70,6 +70,14 @@ class Windows:
     def __len__(self) -> int:
         return len(self.input_ids)
 
+    def offsets(self, k: int) -> np.ndarray:
+        """(length, 2) character span of each position of window k in its context; (-1, -1) where the position is
+        not a context token (question, special tokens)."""
+        out = np.full((len(self.input_ids[k]), 2), -1, dtype=np.int64)
+        a, n, pos = self.ctx_start[k], self.ctx_len[k], self.ctx_pos[k]
+        out[pos : pos + n] = self.contexts[self.example_index[k]].offsets[a : a + n]
+        return out
+
 
 @dataclass
 class _Layout:
@@ -154,16 +162,7 @@ def encode_windows(
     if max_query_length < 1 or doc_stride < 0 or max_length < 1:
         raise ConfigError("max_length and max_query_length must be positive and doc_stride non-negative")
 
-    # Examples often share a context: tokenise each distinct one once.
-    unique: dict[str, int] = {}
-    ctx_of_example = [unique.setdefault(c, len(unique)) for c in contexts]
-    with _plain_backend(tokenizer) as backend:
-        layout = _read_layout(tokenizer, backend)
-        q_encs = backend.encode_batch(list(questions), add_special_tokens=False)
-        c_encs = backend.encode_batch(list(unique), add_special_tokens=False)
-    ctx_tokens = [_context_tokens(enc) for enc in c_encs]
-    shape = _WindowShape(layout, tokenizer.cls_token_id, uses_token_type_ids(tokenizer))
-
+    layout, q_encs, ctx_tokens, ctx_of_example, shape = _tokenise(questions, contexts, tokenizer)
     out = _WindowLists(shape.want_types)
     for i, q_enc in enumerate(q_encs):
         q_ids = np.array(q_enc.ids[:max_query_length], dtype=np.int64)
@@ -183,6 +182,46 @@ def encode_windows(
                 break
             start += step
     return out.windows([ctx_tokens[j] for j in ctx_of_example])
+
+
+def encode_spans(
+    questions: Sequence[str],
+    contexts: Sequence[str],
+    spans: Sequence[tuple[int, int]],
+    tokenizer,
+    max_length: int = 384,
+    max_query_length: int = 64,
+) -> Windows:
+    """One window per (question, context, character span [start, end)): the context tokens whose characters meet
+    the span, cut at `max_length`. Another tokenizer's view of windows `encode_windows` made (a teacher with its own
+    tokenizer reading the characters of the student's windows)."""
+    _check_fast(tokenizer)
+    if not len(questions) == len(contexts) == len(spans):
+        raise ConfigError(f"{len(questions)} questions, {len(contexts)} contexts and {len(spans)} spans")
+    layout, q_encs, ctx_tokens, ctx_of_example, shape = _tokenise(questions, contexts, tokenizer)
+    out = _WindowLists(shape.want_types)
+    for i, (q_enc, (lo, hi)) in enumerate(zip(q_encs, spans, strict=True)):
+        q_ids = np.array(q_enc.ids[:max_query_length], dtype=np.int64)
+        ctx = ctx_tokens[ctx_of_example[i]]
+        meets = np.nonzero((ctx.offsets[:, 1] > lo) & (ctx.offsets[:, 0] < hi))[0]
+        start, stop = (int(meets[0]), int(meets[-1]) + 1) if len(meets) else (0, 0)
+        stop = min(stop, start + max(0, max_length - len(q_ids) - layout.n_special))
+        out.add(i, start, stop, *shape.window(q_ids, ctx.ids[start:stop]))
+    return out.windows([ctx_tokens[j] for j in ctx_of_example])
+
+
+def _tokenise(questions, contexts, tokenizer):
+    """(layout, question encodings, distinct contexts' tokens, context of each example, window shape)."""
+    # Examples often share a context: tokenise each distinct one once.
+    unique: dict[str, int] = {}
+    ctx_of_example = [unique.setdefault(c, len(unique)) for c in contexts]
+    with _plain_backend(tokenizer) as backend:
+        layout = _read_layout(tokenizer, backend)
+        q_encs = backend.encode_batch(list(questions), add_special_tokens=False)
+        c_encs = backend.encode_batch(list(unique), add_special_tokens=False)
+    ctx_tokens = [_context_tokens(enc) for enc in c_encs]
+    shape = _WindowShape(layout, tokenizer.cls_token_id, uses_token_type_ids(tokenizer))
+    return layout, q_encs, ctx_tokens, ctx_of_example, shape
 
 
 def _context_tokens(enc) -> ContextTokens:
@@ -256,6 +295,11 @@ class _WindowLists:
         return Windows(input_ids=self.input_ids, token_type_ids=self.type_ids, example_index=arr(self.ex_index),
                        ctx_pos=arr(self.ctx_pos), ctx_start=arr(self.ctx_start), ctx_len=arr(self.ctx_len),
                        contexts=contexts, cls_index=arr(self.cls_index))
+
+
+def window_inputs(windows: Windows, tokenizer) -> dict[str, list]:
+    """input_ids, attention_mask and (when the tokenizer declares them) token_type_ids of each window, unpadded."""
+    return _pad_lists(windows, tokenizer, 0, False)[0]
 
 
 def _pad_lists(windows: Windows, tokenizer, max_length: int, pad_to_max_length: bool):

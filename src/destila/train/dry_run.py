@@ -45,6 +45,9 @@ KNOWN_MODELS: dict[str, dict] = {
     "PlanTL-GOB-ES/roberta-base-bne-sqac": {
         "model_type": "roberta", "num_hidden_layers": 12, "hidden_size": 768, "num_attention_heads": 12,
         "intermediate_size": 3072, "type_vocab_size": 1},
+    "mrm8488/bert-base-spanish-wwm-cased-finetuned-spa-squad2-es": {  # BETO: BERT with a Spanish WordPiece
+        "model_type": "bert", "num_hidden_layers": 12, "hidden_size": 768, "num_attention_heads": 12,
+        "intermediate_size": 3072, "type_vocab_size": 2},
     "offline:multilingual-e5-small": {  # a BERT with XLM-R's SentencePiece vocabulary
         "model_type": "bert", "num_hidden_layers": 12, "hidden_size": 384, "num_attention_heads": 12,
         "intermediate_size": 1536, "type_vocab_size": 2, "tokenizer": "unigram"},
@@ -235,22 +238,31 @@ def dry_run(cfg: TrainConfig | DistillConfig, workdir: str | Path | None = None,
         checks.append(message)
         echo(f"  ok  {message}")
 
-    train = cfg.train if isinstance(cfg, DistillConfig) else cfg
-    base_name = cfg.teacher if isinstance(cfg, DistillConfig) else train.model
-    if not base_name:
-        raise ConfigError("train.model: name the model to fine-tune")
-    real = describe_model(base_name)
-    tokenizer = build_tokenizer(real["tokenizer"], work / "tokenizer")
-    ok(f"{'teacher' if isinstance(cfg, DistillConfig) else 'model'} {base_name}: {real['model_type']}, "
-       f"{real['num_hidden_layers']} layers, hidden {real['hidden_size']}, {real['num_attention_heads']} heads; "
-       f"stand-in tokenizer {real['tokenizer']} ({len(tokenizer)} pieces)")
-    tiny_train = _tiny_train(train, work, steps, ok)
     if isinstance(cfg, DistillConfig):
-        out, recipe_used = _distill_stand_in(cfg, real, tokenizer, tiny_train, work, steps, ok)
+        reals = [_described(t.model, work, "teacher", ok) for t in cfg.teacher_list()]
+        out, recipe_used = _distill_stand_in(cfg, reals, _tiny_train(cfg.train, work, steps, ok), work, steps, ok)
     else:
-        out, recipe_used = _train_stand_in(real, tokenizer, tiny_train, work)
+        if not cfg.model:
+            raise ConfigError("train.model: name the model to fine-tune")
+        real, tokenizer = _described(cfg.model, work, "model", ok)
+        out, recipe_used = _train_stand_in(real, tokenizer, _tiny_train(cfg, work, steps, ok), work)
     _check_output(out, recipe_used, ok)
     return checks
+
+
+def _described(name: str, work: Path, role: str, ok) -> tuple[dict, object]:
+    """(shape and tokenizer kind of `name`, a stand-in tokenizer of that kind, shared by models of one kind)."""
+    real = describe_model(name)
+    folder = work / f"tokenizer-{real['tokenizer']}"
+    if (folder / "tokenizer.json").exists():
+        from destila.models.hub import load_tokenizer
+
+        tokenizer = load_tokenizer(folder)
+    else:
+        tokenizer = build_tokenizer(real["tokenizer"], folder)
+    ok(f"{role} {name}: {real['model_type']}, {real['num_hidden_layers']} layers, hidden {real['hidden_size']}, "
+       f"{real['num_attention_heads']} heads; stand-in tokenizer {real['tokenizer']} ({len(tokenizer)} pieces)")
+    return real, tokenizer
 
 
 def _training_sample(work: Path) -> Path:
@@ -296,41 +308,62 @@ def _tiny_train(train: TrainConfig, work: Path, steps: int, ok) -> TrainConfig:
     return tiny
 
 
-def _distill_stand_in(cfg: DistillConfig, real: dict, tokenizer, tiny_train: TrainConfig, work: Path, steps: int,
-                      ok) -> tuple[Path, DistillConfig]:
-    """Tiny teacher and student with the real depths and heads; every stage a few steps through the real run."""
+def _distill_stand_in(cfg: DistillConfig, reals: list[tuple[dict, object]], tiny_train: TrainConfig, work: Path,
+                      steps: int, ok) -> tuple[Path, DistillConfig]:
+    """Tiny teachers and student with the real depths and heads (and tokenizer kinds); every stage a few steps
+    through the real run."""
     from destila.models.hub import load_qa_model, load_tokenizer
     from destila.models.students import build_run_student
     from destila.train.recipe import distill_stages, train_stages
+    from destila.train.teachers import TeacherModel
 
+    internals = cfg.internals_teacher()
+    real = reals[internals][0]  # the teacher the student is built from and the internal terms read
     s_real = student_shape(real, cfg.student)
-    t_shape, s_shape = tiny_shapes(real, s_real)
     ok(f"student {cfg.student}: {s_real['num_hidden_layers']} layers, hidden {s_real['hidden_size']}, "
        f"{s_real['num_attention_heads']} heads (width ratio {real['hidden_size'] / s_real['hidden_size']:g}, "
        f"layer ratio {real['num_hidden_layers'] / s_real['num_hidden_layers']:g})")
-    teacher_dir = work / "teacher"
-    build_tiny_model(real["model_type"], t_shape, tokenizer, teacher_dir, real["type_vocab_size"])
-    spec = {"layers": cfg.student["layers"]} if "layers" in cfg.student else {"config": s_shape}
-    if "prune" in cfg.student:
-        # the real scoring, timing and cutting on the stand-in; tiny shapes cannot show the real speed-up
-        spec = {"prune": {**cfg.student["prune"], "target_speedup": 1.0, "windows": 8, "timing_batch": 2,
-                          "timing_length": 32}}
-        ok(f"student.prune: scored, timed and cut on the stand-in at 1x (the real run aims at "
-           f"{cfg.student['prune'].get('target_speedup', 3.0)}x, timed on this machine)")
+    specs, teachers = [], []
+    for i, (t, (t_real, tokenizer)) in enumerate(zip(cfg.teacher_list(), reals, strict=True)):
+        folder = work / f"teacher-{i}"
+        t_shape, s_shape = tiny_shapes(t_real, s_real)
+        build_tiny_model(t_real["model_type"], t_shape, tokenizer, folder, t_real["type_vocab_size"], seed=i)
+        specs.append(dataclasses.replace(t, model=str(folder)))
+        teachers.append(TeacherModel(str(folder), load_qa_model(folder), load_tokenizer(folder), t.weight,
+                                     i == internals))
+        ok(f"stand-in teacher {i}: hidden {t_shape['hidden_size']}, {t_real['tokenizer']} tokenizer, weight "
+           f"{t.weight:g}")
+        if i == internals:
+            student_shape_tiny = s_shape
+    teacher = teachers[internals]
+    if "pretrained" in cfg.student:
+        student_dir = work / "student"
+        s_kind, s_tokenizer = _described(str(cfg.student["pretrained"]), work, "student", ok)
+        build_tiny_model(s_kind["model_type"], student_shape_tiny, s_tokenizer, student_dir,
+                         s_kind["type_vocab_size"], seed=len(teachers))
+        spec = {"pretrained": str(student_dir)}
+        student, tokenizer = load_qa_model(student_dir), load_tokenizer(student_dir)
+    else:
+        spec = {"layers": cfg.student["layers"]} if "layers" in cfg.student else {"config": student_shape_tiny}
+        if "prune" in cfg.student:
+            # the real scoring, timing and cutting on the stand-in; tiny shapes cannot show the real speed-up
+            spec = {"prune": {**cfg.student["prune"], "target_speedup": 1.0, "windows": 8, "timing_batch": 2,
+                              "timing_length": 32}}
+            ok(f"student.prune: scored, timed and cut on the stand-in at 1x (the real run aims at "
+               f"{cfg.student['prune'].get('target_speedup', 3.0)}x, timed on this machine)")
+        student = build_run_student(teacher.model, spec, tokenizer=teacher.tokenizer, train=tiny_train,
+                                    log=lambda msg: ok(msg))
+        tokenizer = teacher.tokenizer
     stand_in = dataclasses.replace(
-        cfg, teacher=str(teacher_dir), student=spec, train=tiny_train,
+        cfg, teacher=specs[0].model, teachers=specs if cfg.teachers else [], student=spec, train=tiny_train,
         stages=[dataclasses.replace(s, max_steps=steps, epochs=None) for s in cfg.stages],
     )
-    ok(f"stand-ins: teacher hidden {t_shape['hidden_size']}, student hidden {s_shape['hidden_size']}, same "
-       f"depths and heads")
-    teacher = load_qa_model(teacher_dir)
-    student = build_run_student(teacher, spec, tokenizer=load_tokenizer(teacher_dir), train=tiny_train,
-                                log=lambda msg: ok(msg))
+    ok(f"stand-ins: student hidden {student_shape_tiny['hidden_size']}, same depths and heads as the real models")
     stages = distill_stages(stand_in)
     for stage in stages:
-        ok(_check_stage(stage, student, teacher))
-    out = train_stages(tiny_train, stand_in, stages, student=student, tokenizer=load_tokenizer(teacher_dir),
-                       teacher=teacher, source=str(teacher_dir))
+        ok(_check_stage(stage, student, teacher.model))
+    out = train_stages(tiny_train, stand_in, stages, student=student, tokenizer=tokenizer, teachers=teachers,
+                       source=stand_in.teacher)
     return out, stand_in
 
 

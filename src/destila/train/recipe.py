@@ -26,6 +26,7 @@ from torch import nn
 from destila import files, no_answer
 from destila.config import DistillConfig, TrainConfig, save_config
 from destila.distill.losses import DistillationLoss
+from destila.distill.terms import TERMS
 from destila.errors import ConfigError
 from destila.evaluation import choose_null_threshold, evaluate
 from destila.models.compiled import Compiler
@@ -42,7 +43,6 @@ from destila.train.batches import (
 )
 from destila.train.card import model_card
 from destila.train.loop import (
-    FrozenTeacher,
     FrozenWeights,
     StepMeter,
     SubNetwork,
@@ -67,6 +67,7 @@ from destila.train.state import (
     rotate_checkpoints,
 )
 from destila.train.teacher_cache import TeacherLogitsCache, cache_key
+from destila.train.teachers import RunTeacher, StageTeachers, TeacherModel, cross_windows, same_tokenizer
 
 # Called after every optimiser step with (stage name, step); tests use it to interrupt a run.
 StepHook = Callable[[str, int], None]
@@ -88,12 +89,13 @@ def run_train(cfg: TrainConfig, *, resume: bool = False, on_step: StepHook | Non
     if cfg.subnet_layers:
         check_layer_list(cfg.subnet_layers, "train.subnet_layers", student.config.num_hidden_layers)
     stages = [Stage(0, "train", None, cfg.epochs, cfg.max_steps, cfg.learning_rate, cfg.warmup_ratio, True)]
-    return TrainingRun(cfg, cfg, stages, student=student, tokenizer=tokenizer, teacher=None, source=cfg.model,
+    return TrainingRun(cfg, cfg, stages, student=student, tokenizer=tokenizer, teachers=None, source=cfg.model,
                        on_step=on_step).run(resume)
 
 
 def run_distill(cfg: DistillConfig, *, resume: bool = False, on_step: StepHook | None = None) -> Path:
-    """Distil `cfg.teacher` into a student built from `cfg.student`; returns the output folder."""
+    """Distil the recipe's teachers into a student built from `cfg.student` (from the teacher whose internals the
+    loss reads, with its tokenizer; a `pretrained` student keeps its own); returns the output folder."""
     from accelerate.utils import set_seed
 
     from destila.models.hub import load_qa_model, load_tokenizer
@@ -103,11 +105,17 @@ def run_distill(cfg: DistillConfig, *, resume: bool = False, on_step: StepHook |
         raise ConfigError("train.subnet_layers: sub-network training is for `destila train` (fine-tuning a teacher); "
                           "a distilled student is already the small model")
     _set_threads(cfg.train)
-    tokenizer = load_tokenizer(cfg.teacher)
-    teacher = load_qa_model(cfg.teacher).float()
-    set_seed(cfg.train.seed)  # the student's random weights
-    student = build_run_student(teacher, cfg.student, tokenizer=tokenizer, train=cfg.train)
-    return TrainingRun(cfg.train, cfg, distill_stages(cfg), student=student, tokenizer=tokenizer, teacher=teacher,
+    internals = cfg.internals_teacher()
+    teachers = [TeacherModel(t.model, load_qa_model(t.model).float(), load_tokenizer(t.model), t.weight,
+                             i == internals) for i, t in enumerate(cfg.teacher_list())]
+    pretrained = cfg.student.get("pretrained")
+    if pretrained is not None:  # a QA model with its own tokenizer, which need not be a teacher's
+        tokenizer, student = load_tokenizer(pretrained), load_qa_model(pretrained).float()
+    else:
+        tokenizer = teachers[internals].tokenizer
+        set_seed(cfg.train.seed)  # the student's random weights
+        student = build_run_student(teachers[internals].model, cfg.student, tokenizer=tokenizer, train=cfg.train)
+    return TrainingRun(cfg.train, cfg, distill_stages(cfg), student=student, tokenizer=tokenizer, teachers=teachers,
                        source=cfg.teacher, on_step=on_step).run(resume)
 
 
@@ -156,8 +164,7 @@ class StageRun:
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
     loss_fn: DistillationLoss | None
-    teacher_needs: dict | None  # run_qa_model keyword arguments for the teacher (mapped layers only); None: no teacher
-    cache: TeacherLogitsCache | None
+    teachers: StageTeachers | None  # what the stage reads from the teachers; None: no teacher
     pad_to: int | None
     evaluated_at: int | None  # the step last evaluated (a run resumed at a stage's end was evaluated there)
     trained: list = field(default_factory=list)  # the parameters the optimiser updates (clipped together)
@@ -167,10 +174,10 @@ class TrainingRun:
     """Runs `stages` in order on `student` and writes the output folder. Models are passed in built."""
 
     def __init__(self, cfg: TrainConfig, recipe: TrainConfig | DistillConfig, stages: list[Stage], *,
-                 student: nn.Module, tokenizer, teacher: nn.Module | None, source: str,
+                 student: nn.Module, tokenizer, teachers: list[TeacherModel] | None, source: str,
                  on_step: StepHook | None = None):
         self.cfg, self.recipe, self.stages = cfg, recipe, stages
-        self.student, self.tokenizer, self.teacher_model, self.source = student, tokenizer, teacher, source
+        self.student, self.tokenizer, self.teacher_models, self.source = student, tokenizer, teachers or [], source
         self.on_step = on_step
         self.out = Path(cfg.output_dir).expanduser()
         self.position = (0, "", 0)  # (stage index, stage, step) of the step running, for warnings
@@ -224,6 +231,7 @@ class TrainingRun:
             dataclasses.replace(train_set, examples=examples), eval_set if cfg.validation_fraction else None,
             cfg.no_answer_questions, cfg.seed) if self.train_summary["unanswerable"] else None
         examples = self._augment(train_set, examples)
+        self.examples = examples
         self.features: TrainFeatures = build_train_features(examples, self.tokenizer, cfg.max_length,
                                                             cfg.doc_stride, cfg.max_query_length)
         self.eval_set = eval_set
@@ -268,7 +276,9 @@ class TrainingRun:
     def _prepare_models(self) -> None:
         cfg = self.cfg
         device = self.accelerator.device
-        self.teacher = FrozenTeacher(self.teacher_model, device) if self.teacher_model is not None else None
+        self.teachers = [self._run_teacher(t, device) for t in self.teacher_models]
+        self.internals = next((i for i, t in enumerate(self.teacher_models) if t.internals), 0)
+        self.teacher = self.teachers[self.internals].frozen if self.teachers else None
         self.student = self.student.float()
         set_dropout(self.student, attention=cfg.attention_dropout, hidden=cfg.hidden_dropout)
         if cfg.freeze_embeddings:
@@ -279,10 +289,20 @@ class TrainingRun:
         self.compiler = Compiler(self._compile_failed) if self.compile == "on" else None
         if self.compiler is not None:
             self.accelerator.print("compile: on (the first step of each stage includes compiling)")
-            if self.teacher is not None:
-                self.teacher.compile_with(self.compiler)  # compiled at its first live forward, if any
+            for teacher in self.teachers:
+                teacher.frozen.compile_with(self.compiler)  # compiled at its first live forward, if any
         self.frozen = FrozenWeights(self.student)
         self.accelerator.register_save_state_pre_hook(lambda models, weights, folder: self.frozen.drop_from(weights))
+
+    def _run_teacher(self, teacher: TeacherModel, device) -> RunTeacher:
+        """A teacher on the device; with another tokenizer than the student's, its own windows over the same
+        characters and their maps to the student's tokens."""
+        windows = None
+        if not same_tokenizer(teacher.tokenizer, self.tokenizer):
+            cfg = self.cfg
+            windows = cross_windows(self.examples, self.tokenizer, teacher.tokenizer, self.features, cfg.max_length,
+                                    cfg.doc_stride, cfg.max_query_length)
+        return RunTeacher(teacher, device, windows)
 
     def _attention_implementation(self) -> str:
         """The resumed run's kernel, else the setting (auto: timed here by the main process, for every process),
@@ -331,6 +351,7 @@ class TrainingRun:
         cfg, accelerator = self.cfg, self.accelerator
         loss_fn = None
         if stage.loss is not None:
+            self._check_internals(stage)
             loss_fn = DistillationLoss(stage.loss, student_config=self.student.config,
                                        teacher_config=self.teacher.model.config)
             carry_projections(previous, loss_fn)
@@ -349,13 +370,36 @@ class TrainingRun:
             start, evaluated_at = self.checkpoint.step, self.checkpoint.last_eval_step
             accelerator.print(f"resumed from {self.checkpoint.folder} (stage {stage.name}, step {start}/{steps})")
             self.checkpoint = None
-        needs = loss_fn.forward_kwargs("teacher") if loss_fn is not None and loss_fn.needs_teacher() else None
         # Losses that do not mask padding depend on how much of it there is: pad to max_length, as the paper does.
         masked = stage.loss is None or stage.loss.mask_padding
         pad_to = None if (cfg.dynamic_padding and masked) else cfg.max_length
-        return StageRun(stage, steps, start, module, optimizer, scheduler, loss_fn, needs,
-                        self._teacher_cache(loss_fn), pad_to, evaluated_at,
+        return StageRun(stage, steps, start, module, optimizer, scheduler, loss_fn, self._stage_teachers(loss_fn),
+                        pad_to, evaluated_at,
                         [p for p in module.parameters() if p.requires_grad])
+
+    def _check_internals(self, stage: Stage) -> None:
+        """Hidden, attention and embedding terms compare positions: their teacher must share the student's
+        tokenizer."""
+        reading = [name for name, term in TERMS.items() if term.reads_internals and getattr(stage.loss, name) > 0]
+        teacher = self.teachers[self.internals]
+        if reading and teacher.windows is not None:
+            raise ConfigError(
+                f"stages[{stage.name}].loss: {', '.join(reading)} compare the student's and teacher "
+                f"{teacher.spec.name}'s states token by token, which needs one tokenizer, and that teacher's differs "
+                "from the student's; "
+                "set those weights to 0 (the start/end distributions are carried across tokenizers) or read a "
+                "teacher with the student's tokenizer (`internals: true`)")
+
+    def _stage_teachers(self, loss_fn: DistillationLoss | None) -> StageTeachers | None:
+        """What the stage reads from the teachers (None: no term reads a teacher); with KD, every teacher, each
+        from a logits cache when it gives nothing but logits (and caching is on)."""
+        if loss_fn is None or not loss_fn.needs_teacher():
+            return None
+        caches = [None] * len(self.teachers)
+        if loss_fn.config.kd > 0:
+            caches = [self._teacher_cache(loss_fn, i) for i in range(len(self.teachers))]
+        autocast = self.accelerator.autocast if self.cfg.teacher_autocast else nullcontext
+        return StageTeachers(self.teachers, self.internals, loss_fn, caches, autocast)
 
     def _train(self, run: StageRun) -> None:
         """The stage's optimiser steps, each followed by logging, evaluation and checkpointing when due."""
@@ -381,8 +425,8 @@ class TrainingRun:
                 if progress:
                     progress.advance(task)
                 self._after_step(run, done)
-        if run.cache is not None:
-            run.cache.flush()
+        if run.teachers is not None:
+            run.teachers.flush()
 
     def _step(self, run: StageRun, step: int, meter: StepMeter) -> None:
         """One optimiser step: `grad_accum` micro-batches of this process's windows."""
@@ -391,7 +435,7 @@ class TrainingRun:
         for rows in self.plan.step_rows(step, accelerator.process_index):
             batch = collate(self.features, rows, pad_id, run.pad_to, accelerator.device,
                             multiple=self.cfg.pad_to_multiple_of, max_length=self.cfg.max_length)
-            teacher_out = self._teacher_outputs(run, rows, batch)
+            teacher_out = run.teachers(rows, batch) if run.teachers is not None else None
             with accelerator.accumulate(run.module):
                 terms = run.module(batch, teacher_out)
                 accelerator.backward(terms["loss"])
@@ -404,18 +448,6 @@ class TrainingRun:
             meter.add_batch(terms, int(batch["attention_mask"].sum()), len(rows))
             del teacher_out, terms, batch  # free the teacher's outputs and the graph before the next batch
 
-    def _teacher_outputs(self, run: StageRun, rows, batch: dict):
-        """The teacher's outputs on `batch`: from the logits cache when it has them, else a live forward."""
-        if run.teacher_needs is None:
-            return None
-        if run.cache is not None and run.cache.has(rows):
-            return run.cache.read(rows, batch["input_ids"].shape[1], self.accelerator.device)
-        with self.accelerator.autocast() if self.cfg.teacher_autocast else nullcontext():
-            out = self.teacher(batch, run.teacher_needs)
-        if run.cache is not None:
-            run.cache.write(rows, out, batch["attention_mask"])
-        return out
-
     def _after_step(self, run: StageRun, done: int) -> None:
         cfg = self.cfg
         eval_due = (cfg.eval_every and done % cfg.eval_every == 0) or done == run.steps
@@ -426,8 +458,8 @@ class TrainingRun:
             student = self.accelerator.unwrap_model(run.module).student
             save_model_folder(student, self.tokenizer, self.out / f"epoch-{self._epochs_done(run, done)}")
         if (cfg.save_every and done % cfg.save_every == 0) or done == run.steps:
-            if run.cache is not None:
-                run.cache.flush()
+            if run.teachers is not None:
+                run.teachers.flush()
             self.save_checkpoint(run, done)
         if self.on_step is not None:
             self.on_step(run.stage.name, done)
@@ -482,7 +514,7 @@ class TrainingRun:
         if self.main:
             self.frozen.save_once(folder.parent)
             save_config(self.recipe, folder / files.RUN_CONFIG)
-            coverage = run.cache.coverage() if run.cache is not None else None
+            coverage = run.teachers.coverage() if run.teachers is not None else None
             Checkpoint.write(folder, run.stage, done, run.scheduler.state_dict(), self.state, run.evaluated_at,
                              self.attention, coverage, compile=self.compile)
             rotate_checkpoints(self.out, self.cfg.keep_checkpoints)
@@ -560,17 +592,18 @@ class TrainingRun:
                           student_config=self.student.config, source=self.source)
         (self.out / files.MODEL_CARD).write_text(card, encoding="utf-8")
 
-    def _teacher_cache(self, loss_fn: DistillationLoss | None) -> TeacherLogitsCache | None:
-        """A logits cache when the stage needs nothing from the teacher but its logits (and caching is on)."""
-        if loss_fn is None or not isinstance(self.recipe, DistillConfig) or not self.recipe.cache_teacher_logits:
+    def _teacher_cache(self, loss_fn: DistillationLoss, index: int) -> TeacherLogitsCache | None:
+        """A logits cache of teacher `index` when the stage needs nothing from it but its logits (and caching is
+        on)."""
+        if not isinstance(self.recipe, DistillConfig) or not self.recipe.cache_teacher_logits:
             return None
-        if loss_fn.needs_internals() or loss_fn.config.kd == 0:
+        if index == self.internals and loss_fn.needs_internals():
             return None
-        accelerator, cfg = self.accelerator, self.cfg
+        accelerator, cfg, teacher = self.accelerator, self.cfg, self.teachers[index]
         key = None
         if self.main:
-            key = cache_key(self.source, self.teacher.model.config.to_dict(), self.features.data["input_ids"],
-                            cfg.max_length)
+            name = self.source if index == 0 else f"{teacher.spec.name}#{index}"
+            key = cache_key(name, teacher.model.config.to_dict(), teacher.input_ids(self.features), cfg.max_length)
         key = _broadcast_str(accelerator, key)
         folder = self.out / files.TEACHER_CACHE / key
         cache = None
@@ -583,10 +616,10 @@ class TrainingRun:
 
 
 def train_stages(cfg: TrainConfig, recipe: TrainConfig | DistillConfig, stages: list[Stage], *, student: nn.Module,
-                 tokenizer, teacher: nn.Module | None, source: str, resume: bool = False,
+                 tokenizer, teachers: list[TeacherModel] | None, source: str, resume: bool = False,
                  on_step: StepHook | None = None) -> Path:
     """Run `stages` on models built by the caller (the dry run's stand-ins); returns the output folder."""
-    return TrainingRun(cfg, recipe, stages, student=student, tokenizer=tokenizer, teacher=teacher, source=source,
+    return TrainingRun(cfg, recipe, stages, student=student, tokenizer=tokenizer, teachers=teachers, source=source,
                        on_step=on_step).run(resume)
 
 
