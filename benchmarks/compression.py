@@ -1,0 +1,247 @@
+"""Which way of making the student keeps most of the teacher's F1 at the same speed and the same wall-clock time:
+dropping layers, or pruning width (heads, FFN neurons, hidden dimensions) with or without depth.
+
+Every variant is the pipeline recipe's `student:` body with its `student:` spec changed, distilled from the same
+finished teacher folder with the recipe's loss:
+
+  layers-3-6-9-12      4 spread teacher layers (the demo's student before pruning)
+  layers-2-4-6-8-10-12 6 spread teacher layers
+  width-12             all 12 layers, heads + hidden + FFN pruned to --target (structures heads, hidden, ffn)
+  depth-width          layers, heads, hidden and FFN pruned to --target (the rule chooses depth against width)
+  even-6-width         layers 2, 4, ..., 12 kept, their width pruned to --target
+  <winner>-labels      the best pruned variant's shape trained on gold spans only (CE), no teacher
+
+The budget is wall-clock seconds of training (--minutes); a variant's step count is the budget, less the time
+its pruning took (importance scores and timings), divided by its own seconds per step, timed on a short probe run
+with every teacher call live. Each student is scored on the eval data and the held-out sets of the recipe
+(official SQuAD F1/EM, untrimmed, PyTorch) and all models are timed side by side in one `destila bench` run on the
+same eval questions (PyTorch fp32, same batches).
+
+    DESTILA_DATA_DIR=../shared/data python benchmarks/compression.py --teacher runs/demo/teacher --minutes 6
+
+Writes docs/benchmarks/compression.md and .json; runs go to runs/compression/ (finished variants are reused).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from retention import NO_TERMS, Bench
+from runlogs import save_result, score_cells, score_columns, seconds_per_step, total_steps, train_seconds
+
+from destila.files import PRUNE
+from destila.train.precision import cpu_name
+from destila.train.recipe import run_distill
+
+ROOT = Path(__file__).resolve().parents[1]
+EVEN_6 = [2, 4, 6, 8, 10, 12]
+
+
+def specs(target: float) -> dict[str, dict]:
+    return {
+        "layers-3-6-9-12": {"layers": [3, 6, 9, 12]},
+        "layers-2-4-6-8-10-12": {"layers": EVEN_6},
+        "width-12": {"prune": {"target_speedup": target, "structures": ["heads", "hidden", "ffn"]}},
+        "depth-width": {"prune": {"target_speedup": target}},
+        "even-6-width": {"prune": {"target_speedup": target, "layers": EVEN_6}},
+    }
+
+
+def body_of(student: dict, spec: dict, labels_only: bool = False) -> dict:
+    body = copy.deepcopy(student)
+    body["student"] = spec
+    if labels_only:
+        body["loss"] = {**body.get("loss", {}), **NO_TERMS, "ce": 1.0}
+        body["cache_teacher_logits"] = False
+    return body
+
+
+def prune_seconds(folder: Path) -> float:
+    path = folder / PRUNE
+    if not path.exists():
+        return 0.0
+    info = json.loads(path.read_text())["info"]
+    return float(info.get("importance_seconds", 0.0)) + float(info.get("timing_seconds", 0.0))
+
+
+def train_variant(bench: Bench, name: str, body: dict, budget: float) -> dict:
+    folder = bench.out / name
+    plan_seconds = prepare_plan(bench, folder, body)
+    sps = probe(bench, name, body, folder)
+    steps = max(1, round((budget - plan_seconds) / sps))
+    train(bench, folder, body, steps)
+    seconds = train_seconds(folder)
+    return {"name": name, "spec": body["student"], "steps": steps, "probe_seconds_per_step": round(sps, 3),
+            "train_seconds": round(seconds, 1), "prune_seconds": round(plan_seconds, 1),
+            "cost_seconds": round(seconds + plan_seconds, 1), "folder": str(folder), "plan": _plan_summary(folder)}
+
+
+def prepare_plan(bench: Bench, folder: Path, body: dict) -> float:
+    """For a pruned variant, its plan in `folder` (made once: scores and timings, as the run would make them);
+    returns the seconds that took, which count against the variant's budget."""
+    if "prune" not in body["student"]:
+        return 0.0
+    if not (folder / PRUNE).exists():
+        from destila.models.hub import load_qa_model, load_tokenizer
+        from destila.models.prune import PruneSpec, pruned_student
+
+        cfg = bench.config(body, folder)
+        pruned_student(load_qa_model(bench.args.teacher).float(), load_tokenizer(bench.args.teacher),
+                       PruneSpec.from_dict(body["student"]["prune"]), cfg.train, folder=folder)
+    return prune_seconds(folder)
+
+
+def probe(bench: Bench, name: str, body: dict, folder: Path) -> float:
+    """Seconds per step on a short run with every teacher call live (the plan reused, not made again)."""
+    record = bench.out / f"{name}-probe.json"
+    if record.exists():
+        return json.loads(record.read_text())["seconds_per_step"]
+    probe_dir = bench.out / f"{name}-probe"
+    shutil.rmtree(probe_dir, ignore_errors=True)
+    if (folder / PRUNE).exists():
+        probe_dir.mkdir(parents=True)
+        shutil.copy(folder / PRUNE, probe_dir / PRUNE)
+    run_distill(bench.config({**body, "cache_teacher_logits": False}, probe_dir, max_steps=bench.args.probe_steps,
+                             log_every=2, save_every=0, eval_data=None))
+    sps = seconds_per_step(probe_dir)
+    shutil.rmtree(probe_dir)
+    record.write_text(json.dumps({"seconds_per_step": sps}))
+    return sps
+
+
+def train(bench: Bench, folder: Path, body: dict, steps: int) -> None:
+    stamp = folder / "stage.json"
+    if stamp.exists() and total_steps(folder) == steps:
+        return
+    plan = (folder / PRUNE).read_bytes() if (folder / PRUNE).exists() else None
+    shutil.rmtree(folder, ignore_errors=True)
+    if plan is not None:
+        folder.mkdir(parents=True)
+        (folder / PRUNE).write_bytes(plan)
+    run_distill(bench.config(body, folder, max_steps=steps, eval_data=None))
+    stamp.write_text(json.dumps({"steps": steps}))
+
+
+def _plan_summary(folder: Path) -> dict | None:
+    path = folder / PRUNE
+    if not path.exists():
+        return None
+    plan = json.loads(path.read_text())
+    return {"layers": plan["layers"], "hidden": len(plan["hidden"]), "heads": len(plan["heads"][0]),
+            "ffn": len(plan["neurons"][0]), "predicted_speedup": plan["predicted_speedup"]}
+
+
+def run(args) -> dict:
+    bench = Bench(args)
+    bench.out.mkdir(parents=True, exist_ok=True)
+    budget = args.minutes * 60
+    rows = [{"name": "teacher", **bench.scores("teacher", Path(args.teacher))}]
+    chosen = specs(args.target)
+    for name in args.variants:
+        row = train_variant(bench, name, body_of(bench.cfg.student, chosen[name]), budget)
+        row.update(bench.scores(name, Path(row["folder"])))
+        rows.append(row)
+    pruned = [r for r in rows[1:] if r["plan"] is not None]
+    if pruned and args.labels:
+        best = max(pruned, key=lambda r: r[bench.cfg.eval_data]["f1"])
+        # the winner's exact shape, from its plan: the same pruned start, gold spans only
+        spec = {"prune": {**best["spec"]["prune"]}}
+        name = f"{best['name']}-labels"
+        folder = bench.out / name
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copy(Path(best["folder"]) / PRUNE, folder / PRUNE)
+        row = train_variant(bench, name, body_of(bench.cfg.student, spec, labels_only=True), budget)
+        row.update(bench.scores(name, Path(row["folder"])))
+        rows.append(row)
+    speeds = bench_speeds(bench, rows)
+    for row in rows:
+        row.update(speeds.get(row["name"], {}))
+    return {"script": Path(sys.argv[0]).name, "cpu": cpu_name(), "config": args.config, "overrides": args.overrides,
+            "teacher": args.teacher, "minutes": args.minutes, "target": args.target, "variants": list(args.variants),
+            "eval_data": bench.cfg.eval_data, "heldout_data": list(bench.cfg.heldout_data), "rows": rows}
+
+
+def bench_speeds(bench: Bench, rows: list[dict]) -> dict:
+    """Every model in one `destila bench` run on the same eval questions: q/s, x the teacher, parameters."""
+    from destila.bench.measure import run_bench
+    from destila.data import load_dataset
+
+    dataset = load_dataset(bench.cfg.eval_data, data_dir=bench.cfg.data_dir).head(bench.args.bench_questions)
+    models = [bench.args.teacher] + [r["folder"] for r in rows[1:]]
+    names = [r["name"] for r in rows]
+    result = run_bench(models, dataset, bench.out / "bench", names=names, threads=bench.cfg.threads, repeats=1)
+    result = json.loads(json.dumps(result, default=str))
+    by_name = {m["name"]: m for m in result["models"]}
+    teacher = by_name["teacher"]["throughput_qps"]
+    return {name: {"qps": round(m["throughput_qps"], 2), "speedup": round(m["throughput_qps"] / teacher, 2),
+                   "parameters": m.get("parameters")} for name, m in by_name.items()}
+
+
+def markdown(result: dict) -> str:
+    datasets = [result["eval_data"], *result["heldout_data"]]
+    teacher = result["rows"][0]
+    lines = [
+        "# Depth or width: the student made by dropping layers or by pruning, at equal wall-clock time",
+        "",
+        f"Command: `DESTILA_DATA_DIR=../shared/data python benchmarks/{result['script']} --teacher "
+        f"{result['teacher']} --minutes {result['minutes']:g} --target {result['target']:g}"
+        + "".join(f" --set {o}" for o in result["overrides"]) + f"` on {result['cpu']} (2 threads).",
+        "",
+        f"Every student: the recipe's student body with its `student:` spec changed, trained {result['minutes']:g} "
+        "minutes of wall-clock time in all (pruning's scoring and timing counted), from the same teacher; speed: "
+        "one `destila bench` run of every model on the same eval questions (PyTorch fp32).",
+        "",
+    ]
+    columns, separators = score_columns(datasets)
+    lines += ["| student | shape (layers / hidden / heads / FFN) | parameters | x teacher q/s | steps | cost s |"
+              + columns, "|---|---|---:|---:|---:|---:|" + separators]
+    for row in result["rows"]:
+        params = row.get("parameters")
+        params = f"{params / 1e6:.1f} M" if params else ""
+        speed = f"{row['speedup']:.2f}" if row.get("speedup") else ""
+        if row["name"] == "teacher":
+            line = f"| teacher | 12 / 384 / 12 / 1536 | {params} | {speed} | | |"
+        else:
+            plan = row.get("plan")
+            if plan:
+                shape = (f"{len(plan['layers'])} ({','.join(map(str, plan['layers']))}) / {plan['hidden']} / "
+                         f"{plan['heads']} / {plan['ffn']}")
+            else:
+                shape = f"{len(row['spec']['layers'])} ({','.join(map(str, row['spec']['layers']))}) / 384 / 12 / 1536"
+            line = (f"| {row['name']} | {shape} | {params} | {speed} | {row['steps']} | "
+                    f"{row['cost_seconds']:.0f} |")
+        lines.append(line + score_cells(row, teacher, datasets))
+    lines += ["", "F1/EM: official SQuAD scores of the untrimmed student in PyTorch. Parameters before vocabulary "
+              "trimming.", ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default=str(ROOT / "configs" / "demo.yaml"), help="pipeline recipe")
+    parser.add_argument("--teacher", required=True, help="a fine-tuned teacher folder (e.g. runs/demo/teacher)")
+    parser.add_argument("--minutes", type=float, default=6.0, help="wall-clock training budget of every student")
+    parser.add_argument("--target", type=float, default=3.5, help="target_speedup of the pruned variants")
+    parser.add_argument("--variants", nargs="+", default=list(specs(3.5)), help="which variants, in order")
+    parser.add_argument("--no-labels", dest="labels", action="store_false",
+                        help="skip the label-only run of the best pruned shape")
+    parser.add_argument("--probe-steps", type=int, default=8)
+    parser.add_argument("--bench-questions", type=int, default=200)
+    parser.add_argument("--set", dest="overrides", action="append", default=[], help="pipeline override")
+    parser.add_argument("--out-runs", default="runs/compression")
+    parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks" / "compression"))
+    args = parser.parse_args()
+    started = time.perf_counter()
+    result = run(args)
+    result["benchmark_minutes"] = round((time.perf_counter() - started) / 60, 1)
+    print(save_result(Path(args.out), result, markdown))
+
+
+if __name__ == "__main__":
+    main()
