@@ -36,6 +36,7 @@ from runlogs import save_result, score_cells, score_columns, seconds_per_step, t
 
 from destila.config import DistillConfig, build_config
 from destila.pipeline import load_pipeline
+from destila.pipeline.recipe import TeacherSection
 from destila.pipeline.stages import _evaluate, _slug
 from destila.train.precision import cpu_name
 from destila.train.recipe import run_distill
@@ -65,7 +66,7 @@ class Bench:
     def __init__(self, args):
         self.args = args
         self.cfg = load_pipeline(args.config, [f"output_dir={args.out_runs}", *args.overrides])
-        self.cfg.teacher = {"pretrained": args.teacher}
+        self.cfg.teacher = TeacherSection(pretrained=args.teacher)
         self.out = Path(args.out_runs)
 
     def config(self, body: dict, folder: Path, **train) -> DistillConfig:

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from destila.pipeline import load_pipeline
+from destila.pipeline.recipe import TeacherSection
 from destila.pipeline.stages import _evaluate, _slug
 from destila.train.recipe import run_distill
 
@@ -34,7 +35,7 @@ def main() -> None:
     args = parser.parse_args()
 
     cfg = load_pipeline(args.config, [f"output_dir=runs/variants/{args.name}", *args.overrides])
-    cfg.teacher = {"pretrained": args.teacher}
+    cfg.teacher = TeacherSection(pretrained=args.teacher)
     started = time.perf_counter()
     folder = run_distill(cfg.student_config(), resume=True)
     result = {"name": args.name, "teacher": args.teacher, "overrides": args.overrides,

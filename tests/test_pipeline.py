@@ -96,6 +96,29 @@ def test_quick_overrides_and_validation(tmp_path, tiny_qa_model_dir):
         pl.load_pipeline(path, ["student.train.learning_rate=-1"])
 
 
+@pytest.mark.parametrize("override, named", [
+    ("export.target=onx", "export.target must be one of onnx, "),
+    ("export.int8=true", "export takes `target` or the older ['int8'], not both"),
+    ("export.max_f1_drop=-1", "max_f1_drop"),
+    ("bench.repeat=2", "bench: unknown field(s) ['repeat']; known: backends, batch_size"),
+    ("bench.backends=[torch-bf17]", "bench.backends must be a list of backends of ['auto', 'torch'"),
+    ("trim.keeptop=2", "trim: unknown field(s) ['keeptop']; known: corpus, keep_top"),
+    ("student.train.batchsize=4", "student: train: unknown field(s) ['batchsize']"),
+    ("teacher.trian={}", "teacher: unknown field(s) ['trian']"),
+    ("augment.copy=2", "augment: unknown field(s) copy"),
+])
+def test_a_misspelt_recipe_fails_at_load_naming_the_key(tmp_path, override, named):
+    from typer.testing import CliRunner
+
+    from destila.cli import app
+
+    result = CliRunner().invoke(app, ["pipeline", "--config", "configs/demo.yaml", "--set", override,
+                                      "--out", str(tmp_path / "run")])
+    assert result.exit_code != 0
+    assert named in " ".join(str(result.exception).split())
+    assert not (tmp_path / "run").exists()  # no stage started, no training log written
+
+
 def test_missing_data_fails_before_training_and_says_what_to_pass(tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
@@ -119,4 +142,4 @@ def test_sample_fallback_trains_and_scores_on_the_sample():
     assert (sample.train_data, sample.eval_data, sample.heldout_data) == ("sample", "sample", [])
     assert sample.teacher_config().train_data == "sample"
     assert sample.student_config().train.train_data == "sample"
-    assert "sample" in sample.trim["corpus"]
+    assert "sample" in sample.trim.corpus

@@ -373,7 +373,7 @@ def build_config(cls, values: Any, where: str):
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise ConfigError(f"{where}: unknown field(s) {unknown}")
+        raise ConfigError(f"{where}: unknown field(s) {unknown}; known: {', '.join(sorted(known))}")
     return cls(**values)
 
 

@@ -8,6 +8,7 @@ import logging
 import os
 import warnings
 from dataclasses import dataclass
+from enum import Enum
 
 from destila.errors import ConfigError
 
@@ -23,6 +24,38 @@ TARGETS = {
     "onnx-int8-dynamic": "ONNX graph with int8 weights, activations scaled per batch (answers depend on the batch)",
 }
 INT8_TARGETS = ("onnx-int8-static", "openvino-int8", "onnx-int8-dynamic")
+
+
+class ExportTarget(str, Enum):
+    """One export target of TARGETS, parsed once from a recipe or an option; compares equal to its name."""
+
+    ONNX = "onnx"
+    ONNX_INT8_STATIC = "onnx-int8-static"
+    OPENVINO = "openvino"
+    OPENVINO_INT8 = "openvino-int8"
+    AUTO = "auto"
+    ONNX_INT8_DYNAMIC = "onnx-int8-dynamic"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @classmethod
+    def parse(cls, value, where: str = "target") -> ExportTarget:
+        """`value` as a target; anything else is a ConfigError naming `where` and the allowed names."""
+        try:
+            return cls(str(value) if isinstance(value, str) else value)
+        except ValueError:
+            raise ConfigError(f"{where} must be one of {', '.join(TARGETS)}, got {value!r}") from None
+
+    @property
+    def int8(self) -> bool:
+        return self.value in INT8_TARGETS
+
+    @property
+    def batch_independent(self) -> bool:
+        """Whether each question's answer is the one it gets alone (every target but dynamic int8)."""
+        return self is not ExportTarget.ONNX_INT8_DYNAMIC
+
 # Least share of answers identical to PyTorch's: fp32 graphs match to float rounding; bf16 moves a few close
 # answers; int8 moves more.
 MIN_AGREEMENT = {"fp32": 0.98, "bf16": 0.95, "int8": 0.85}
@@ -35,7 +68,7 @@ CALIBRATION_DATA = ("squad-es-v1.1:dev-small@train", "sample")
 class ExportOptions:
     """How to export, quantise and check a model (`destila export`'s options)."""
 
-    target: str = "onnx"  # one of TARGETS
+    target: ExportTarget | str = "onnx"  # one of TARGETS, parsed into an ExportTarget
     int8: bool = False  # dynamic int8 weights: the alias of target onnx-int8-dynamic (not batch-independent)
     opset: int = DEFAULT_OPSET
     optimize: bool = True  # onnxruntime's offline transformer fusions
@@ -51,12 +84,11 @@ class ExportOptions:
     threads: int | None = None  # threads of the parity check and of auto's timing
 
     def __post_init__(self) -> None:
-        if self.target not in TARGETS:
-            raise ConfigError(f"target must be one of {', '.join(TARGETS)}, got {self.target!r}")
+        self.target = ExportTarget.parse(self.target)
         if self.int8:
             if self.target not in ("onnx", "onnx-int8-dynamic"):
-                raise ConfigError(f"--int8 is dynamic int8 ONNX: it does not combine with target {self.target!r}")
-            self.target = "onnx-int8-dynamic"
+                raise ConfigError(f"--int8 is dynamic int8 ONNX: it does not combine with target {self.target.value!r}")
+            self.target = ExportTarget.ONNX_INT8_DYNAMIC
         self.int8 = self.target == "onnx-int8-dynamic"
         if not 7 <= int(self.opset) <= 23:
             raise ConfigError(f"--opset must be between 7 and 23, got {self.opset}")

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from destila.pipeline.recipe import PipelineConfig, export_target
+from destila.pipeline.recipe import PipelineConfig
 from destila.pipeline.report import build_report, write_report
 
 STAGE_FILE = "stage.json"
@@ -111,16 +111,16 @@ def run_pipeline(cfg: PipelineConfig, log=print) -> dict:
         runner.stage("trim", trimmed, lambda: _trim(cfg, student_dir, trimmed))
         final_student = trimmed
 
-    export_dir, target = None, export_target(cfg.export)
+    export_dir, target = None, cfg.export.target
     if target is not None:
-        export_dir = out / ("student-int8" if target == "onnx-int8-dynamic" else "student-export")
+        export_dir = out / ("student-export" if target.batch_independent else "student-int8")
         runner.stage("export", export_dir, lambda: _export(cfg, final_student, export_dir))
 
     models = {"teacher": teacher_dir, "student": final_student}
     if baseline_cfg is not None:
         models["label-only student"] = baseline_dir
     if export_dir is not None:
-        models["student int8" if target == "onnx-int8-dynamic" else "student exported"] = export_dir
+        models["student exported" if target.batch_independent else "student int8"] = export_dir
 
     # One stage per (data set, model): adding a model later evaluates only that model.
     datasets = [cfg.eval_data, *cfg.heldout_data]
@@ -133,7 +133,7 @@ def run_pipeline(cfg: PipelineConfig, log=print) -> dict:
                                               lambda d=data, m=model, f=folder: _evaluate(cfg, m, d, f))
 
     bench_dir = out / "bench"
-    wanted = {name: str(m) for name, m in models.items()} | {"backends": cfg.bench.get("backends", [])}
+    wanted = {name: str(m) for name, m in models.items()} | {"backends": cfg.bench.backends}
     if (_done(bench_dir) or {}).get("info", {}).get("compared") != wanted:
         _forget(bench_dir)  # measured on another set of models: measure again, side by side
     bench = runner.stage("bench", bench_dir, lambda: {**_bench(cfg, models, bench_dir), "compared": wanted})
@@ -163,8 +163,7 @@ def _trim(cfg: PipelineConfig, source: Path, out: Path) -> dict:
 
     if out.exists():
         shutil.rmtree(out)  # a half-written folder from a killed run; trimming is quick to redo
-    report = trim_vocabulary(str(source), cfg.trim["corpus"], out, data_dir=cfg.data_dir,
-                             keep_top=int(cfg.trim.get("keep_top", 0)))
+    report = trim_vocabulary(str(source), cfg.trim.corpus, out, data_dir=cfg.data_dir, keep_top=cfg.trim.keep_top)
     return {"folder": str(out), **_asdict(report)}
 
 
@@ -177,16 +176,13 @@ def _asdict(obj) -> dict:
 
 
 def _export(cfg: PipelineConfig, source: Path, out: Path) -> dict:
-    from destila.export.options import ExportOptions
     from destila.export.targets import export_model
 
     if out.exists():
         shutil.rmtree(out)
-    opts = {k: v for k, v in cfg.export.items() if k not in ("onnx", "int8", "target")}
     # Static int8 scales come from the recipe's training questions; parity is checked on its eval set.
-    options = ExportOptions(**{"target": export_target(cfg.export), "parity_data": cfg.eval_data,
-                               "calibration_data": cfg.train_data, "data_dir": cfg.data_dir, "threads": cfg.threads,
-                               **opts})
+    options = cfg.export.options(parity_data=cfg.eval_data, calibration_data=cfg.train_data, data_dir=cfg.data_dir,
+                                 threads=cfg.threads)
     info = export_model(str(source), out, options)
     return {"folder": str(out), **json.loads(json.dumps(info, default=str))}
 
@@ -214,12 +210,13 @@ def _bench(cfg: PipelineConfig, models: dict[str, Path], folder: Path) -> dict:
     from destila.bench.measure import run_bench
     from destila.data import load_dataset
 
-    opts = dict(cfg.bench)
-    dataset = load_dataset(cfg.eval_data, data_dir=cfg.data_dir).head(opts.pop("max_questions", None))
-    extra = [str(b) for b in opts.pop("backends", [])]
+    bench = cfg.bench
+    dataset = load_dataset(cfg.eval_data, data_dir=cfg.data_dir).head(bench.max_questions)
+    extra = list(bench.backends)
     entries = [str(m) for m in models.values()] + [(str(models["student"]), b) for b in extra]
     names = list(models) + [f"student ({b})" for b in extra]
-    result = run_bench(entries, dataset, folder, names=names, threads=cfg.threads, **opts)
+    result = run_bench(entries, dataset, folder, names=names, threads=cfg.threads,
+                       repeats=bench.repeats, latency_questions=bench.latency_questions, batch_size=bench.batch_size)
     result = json.loads(json.dumps(result, default=str))
     from destila.export.targets import machine
 
