@@ -143,3 +143,17 @@ def test_sample_fallback_trains_and_scores_on_the_sample():
     assert sample.teacher_config().train_data == "sample"
     assert sample.student_config().train.train_data == "sample"
     assert "sample" in sample.trim.corpus
+
+
+def test_dry_run_walks_every_stage_of_the_demo_recipe_offline(tmp_path, monkeypatch):
+    from destila.pipeline.dry_run import dry_run_pipeline
+
+    monkeypatch.setenv("DESTILA_OFFLINE", "1")
+    cfg = pl.load_pipeline("configs/demo.yaml")
+    lines = []
+    checks = dry_run_pipeline(cfg, tmp_path, echo=lines.append)
+    report = json.loads((tmp_path / "run" / "report.json").read_text(encoding="utf-8"))
+    ran = {stage["name"] for stage in report["stages"] if not stage["skipped"]}
+    assert {"teacher", "student", "trim", "export", "bench", "evaluate student exported on sample"} <= ran
+    assert [row["name"] for row in report["models"]] == ["teacher", "student", "student exported"]
+    assert any("offline:multilingual-e5-small" in c for c in checks) and checks[-1].startswith("report.json")

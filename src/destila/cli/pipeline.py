@@ -23,6 +23,9 @@ def pipeline(
         help="when the recipe's data cannot be found or downloaded, run on the embedded sample instead "
         "(trains and scores on the same questions: a trial of the pipeline, not a measure of quality)",
     ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="walk every stage on tiny stand-in models and the embedded sample, offline, in "
+        "well under a minute; writes nothing beside a temporary folder"),
     push_to_hub: str | None = typer.Option(
         None, "--push-to-hub", metavar="OWNER/NAME",
         help="publish the final student (trimmed, when the recipe trims) to this Hub repository at the end"),
@@ -48,6 +51,13 @@ def pipeline(
     if cfg.exports:
         require_extra("pipeline", "export")
     console = Console()
+    if dry_run:
+        from destila.pipeline.dry_run import dry_run_pipeline
+
+        console.print("[bold]dry run[/]: tiny stand-in models, embedded sample data, a few steps per stage")
+        checks = dry_run_pipeline(cfg, echo=lambda line: console.print(line, highlight=False, markup=False))
+        console.print(f"[bold green]dry run passed[/]: {len(checks)} checks")
+        return
     if sample_if_missing:
         try:
             check_data(cfg)
