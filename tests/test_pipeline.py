@@ -41,7 +41,8 @@ def _recipe(tmp_path: Path, teacher_dir: Path) -> Path:
 
 
 def test_pipeline_runs_every_stage_then_resumes_after_a_kill(tmp_path, tiny_qa_model_dir, monkeypatch):
-    cfg = pl.load_pipeline(_recipe(tmp_path, tiny_qa_model_dir))
+    path = _recipe(tmp_path, tiny_qa_model_dir)
+    cfg = pl.load_pipeline(path)
     out = Path(cfg.output_dir)
 
     real_export = stages._export
@@ -82,6 +83,15 @@ def test_pipeline_runs_every_stage_then_resumes_after_a_kill(tmp_path, tiny_qa_m
     again = pl.run_pipeline(cfg, log=lambda m: None)
     assert all(r["skipped"] for r in again["stages"])
     assert again["models"] == report["models"]
+
+    # A rerun with a recipe that alters the run is refused, naming the difference; harmless or allowed ones pass.
+    with pytest.raises(ConfigError, match=r"student\.train\.batch_size: 4 -> 2"):
+        pl.run_pipeline(pl.load_pipeline(path, ["student.train.batch_size=2"]), log=lambda m: None)
+    lines = []
+    pl.run_pipeline(pl.load_pipeline(path, ["max_eval_questions=10", "threads=2"]), log=lines.append,
+                    allow_change=["max_eval_questions"])
+    assert any("(allowed): max_eval_questions: 12 -> 10" in line for line in lines)
+    assert any("(harmless): threads: 1 -> 2" in line for line in lines)
 
 
 def test_quick_overrides_and_validation(tmp_path, tiny_qa_model_dir):

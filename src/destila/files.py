@@ -11,6 +11,7 @@ TOKENIZER = "tokenizer.json"
 
 # Training runs (destila train / distill)
 RUN_CONFIG = "destila_config.yaml"
+PIPELINE_RECIPE = "destila_pipeline.yaml"  # the pipeline recipe a pipeline folder was started with
 RUN_STATE = "destila_state.json"
 METRICS = "metrics.json"
 TRAINING_LOG = "training_log.jsonl"

@@ -8,10 +8,12 @@ import typer
 
 from destila.cli import app
 from destila.cli.train import (
+    ALLOW_OPT,
     CONFIG_OPT,
     DRY_OPT,
     OUT_OPT,
     PUSH_OPT,
+    RESTART_OPT,
     RESUME_OPT,
     SET_OPT,
     resolve_recipe,
@@ -29,6 +31,8 @@ def distill_command(
     out: Path = OUT_OPT,
     set_: list[str] = SET_OPT,
     resume: bool = RESUME_OPT,
+    restart: bool = RESTART_OPT,
+    allow_change: list[str] = ALLOW_OPT,
     dry_run: bool = DRY_OPT,
     push_to_hub: str = PUSH_OPT,
 ) -> None:
@@ -36,4 +40,5 @@ def distill_command(
     student = {"preset": student_preset} if student_preset else {"pretrained": model} if model else None
     cfg = resolve_recipe(config, set_, {"teacher": teacher, "student": student, "train.train_data": data,
                                         "train.output_dir": str(out) if out else None}, "distill")
-    run_recipe(cfg, dry_run=dry_run, resume=resume, push_to_hub=push_to_hub, what="student")
+    run_recipe(cfg, dry_run=dry_run, resume=resume, push_to_hub=push_to_hub, what="student", restart=restart,
+               allow_change=allow_change)

@@ -26,6 +26,13 @@ def pipeline(
     dry_run: bool = typer.Option(
         False, "--dry-run", help="walk every stage on tiny stand-in models and the embedded sample, offline, in "
         "well under a minute; writes nothing beside a temporary folder"),
+    restart: bool = typer.Option(
+        False, "--restart", help="start over in an output folder that holds a run (stage records and checkpoints "
+        "removed)"),
+    allow_change: list[str] = typer.Option(
+        [], "--allow-change", metavar="KEY",
+        help="rerun although the recipe's KEY (dotted, e.g. bench.repeats) changed since the folder's run started "
+        "(repeatable; stages already complete are kept); other changes are refused"),
     push_to_hub: str | None = typer.Option(
         None, "--push-to-hub", metavar="OWNER/NAME",
         help="publish the final student (trimmed, when the recipe trims) to this Hub repository at the end"),
@@ -65,7 +72,8 @@ def pipeline(
             console.print(f"[yellow]data not available ({exc});[/] running on the embedded sample instead: "
                           "scores are on training data", highlight=False)
             cfg = use_sample_data(cfg)
-    report = run_pipeline(cfg, log=lambda msg: console.print(msg, highlight=False, markup=False))
+    report = run_pipeline(cfg, log=lambda msg: console.print(msg, highlight=False, markup=False), restart=restart,
+                          allow_change=allow_change)
     console.print((Path(cfg.output_dir) / "report.md").read_text(encoding="utf-8"), highlight=False)
     console.print(f"[bold green]done[/] in {report['total_minutes']:.1f} min: {cfg.output_dir}")
     if push_to_hub:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -209,6 +210,10 @@ class PipelineConfig:
         self.teacher_config()
         self.student_config()
         self.baseline_config()
+
+    def to_dict(self) -> dict:
+        """The recipe as plain data (what `destila_pipeline.yaml` stores)."""
+        return json.loads(json.dumps(dataclasses.asdict(self), default=str))
 
     @property
     def out(self) -> Path:

@@ -79,13 +79,15 @@ def _train_resumable(run, cfg, folder: Path):
     return run(cfg, resume=latest_checkpoint(folder) is not None)
 
 
-def run_pipeline(cfg: PipelineConfig, log=print) -> dict:
-    """Run every stage of `cfg` (skipping complete ones) and write report.md / report.json; returns the report."""
+def run_pipeline(cfg: PipelineConfig, log=print, *, restart: bool = False, allow_change: list[str] = ()) -> dict:
+    """Run every stage of `cfg` (skipping complete ones) and write report.md / report.json; returns the report.
+    A folder started with another recipe is refused (destila.train.resume) unless `restart` (start over) or the
+    changed keys are in `allow_change` (stages already complete are kept)."""
     from destila.train.recipe import run_distill, run_train
 
     out = cfg.out
     check_data(cfg)  # a missing data set fails now, with what to pass, not after an hour of training
-    out.mkdir(parents=True, exist_ok=True)
+    _open_folder(cfg, restart, allow_change, log)
     runner = Runner(cfg, log)
 
     teacher_cfg = cfg.teacher_config()
@@ -143,6 +145,22 @@ def run_pipeline(cfg: PipelineConfig, log=print) -> dict:
     write_report(report, out)
     log(f"report: {out / 'report.md'}")
     return report
+
+
+def _open_folder(cfg: PipelineConfig, restart: bool, allow_change: list[str], log) -> None:
+    """Compare the folder's stored recipe with `cfg` (or start over), then store `cfg`'s."""
+    from destila import files
+    from destila.train.resume import check_rerun, clear_run, store_recipe
+
+    stored = cfg.out / files.PIPELINE_RECIPE
+    if restart:
+        for record in cfg.out.rglob(STAGE_FILE):
+            record.unlink()
+        for folder in ("teacher", "student", "baseline"):
+            clear_run(cfg.out / folder)
+        stored.unlink(missing_ok=True)
+    check_rerun(stored, cfg.to_dict(), allow=allow_change, log=log)
+    store_recipe(stored, cfg.to_dict())
 
 
 def check_data(cfg: PipelineConfig) -> None:
