@@ -43,3 +43,12 @@ def unigram_tokenizer():
     from tiny_tokenizers import build_unigram_tokenizer
 
     return build_unigram_tokenizer()
+
+
+@pytest.fixture(autouse=True)
+def _data_warnings_per_test():
+    """Data-file warnings are given once per process; each test starts as a fresh process would."""
+    from destila.data import io
+
+    io._WARNED.clear()
+    yield

@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from destila.cli import app, main
-from destila.data import load_dataset
+from destila.data import io, load_dataset
 
 CONTEXT = "El río Amazonas atraviesa Perú, Colombia y Brasil."
 
@@ -47,6 +47,7 @@ def test_json_output_is_one_object(tmp_path, capsys, caplog, data_dir, eval_fold
     odds = {e.id: (0.0 if e.answers else 1.0) for e in eval_fold.examples}
     p, n = write(tmp_path / "p.json", preds), write(tmp_path / "n.json", odds)
     caplog.set_level(logging.WARNING, logger="destila")
+    io._WARNED.clear()  # the fixtures read the file already; `destila score` runs in a fresh process
     code, out, err = run(
         capsys, "--data", "squad-es-v2.0:dev-small", "--fold", "eval", "--data-dir", data_dir,
         "--predictions", p, "--null-odds", n, "--json",

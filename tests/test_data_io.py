@@ -305,3 +305,20 @@ def test_csv_errors(tmp_path):
     path = write_csv(tmp_path / "d.csv", ["id", "question", "context", "answers"], [["a", "", CONTEXT, "[]"]])
     with pytest.raises(DataError, match="question 'a': field 'question': empty question"):
         read_file(path)
+
+
+def test_a_data_file_warning_is_given_once_per_process(tmp_path, caplog):
+    import json as _json
+    import logging
+
+    from destila.data.io import read_file
+
+    path = tmp_path / "placeholders.json"
+    answers = [{"text": "", "answer_start": -1}, {"text": "Hola", "answer_start": 0}]
+    qa = {"id": "q1", "question": "¿Qué?", "answers": answers}
+    path.write_text(_json.dumps({"version": "1.1", "data": [{"title": "t", "paragraphs": [
+        {"context": "Hola mundo", "qas": [qa]}]}]}), encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="destila.data.io"):
+        for _ in range(3):
+            assert read_file(path).dropped_placeholders == 1
+    assert caplog.text.count("dropped 1 placeholder gold answers") == 1

@@ -6,7 +6,7 @@ as rows.
 Every reader validates as it goes and raises `DataError` naming the file, the article (index and title) or row,
 the question id and the field at fault. Placeholder gold answers (`{"text": "", "answer_start": -1}`, which the
 "small" SQuAD-es files use for answers the translation lost) are dropped, counted in
-`QADataset.dropped_placeholders` and reported with a logging warning.
+`QADataset.dropped_placeholders` and reported with a logging warning, once per process and file.
 
 Row format (JSONL: one JSON object a line; CSV: a header line, then one row a question):
 
@@ -62,14 +62,22 @@ def read_file(path: str | os.PathLike, name: str | None = None) -> QADataset:
     return dataset
 
 
+_WARNED: set[str] = set()  # the data-file warnings this process has given
+
+
+def warn_once(message: str, *args) -> None:
+    """Log a warning about a data file once per process (a pipeline reads the same files in every stage)."""
+    text = message % args
+    if text not in _WARNED:
+        _WARNED.add(text)
+        log.warning(text)
+
+
 def report_dropped(dataset: QADataset, source: str | Path) -> None:
-    """Log a warning when placeholder gold answers were dropped while reading."""
+    """Warn (once per process and file) when placeholder gold answers were dropped while reading."""
     if dataset.dropped_placeholders:
-        log.warning(
-            '%s: dropped %d placeholder gold answers ({"text": "", "answer_start": -1})',
-            source,
-            dataset.dropped_placeholders,
-        )
+        warn_once('%s: dropped %d placeholder gold answers ({"text": "", "answer_start": -1})', source,
+                  dataset.dropped_placeholders)
 
 
 # ---------------------------------------------------------------------------------------------------------------

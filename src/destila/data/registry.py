@@ -228,8 +228,8 @@ def _load_many(specs: list, data_dir, fold: str | None, download: bool) -> QADat
         raise ConfigError("dataset: an empty list of data sets; give at least one spec")
     dataset = combine([load_dataset(s, data_dir=data_dir, fold=fold, download=download) for s in specs])
     if dataset.dropped_duplicates:
-        log.warning("%s: %d question(s) left out, their id already read from an earlier source (the first wins)",
-                    dataset.name, dataset.dropped_duplicates)
+        io.warn_once("%s: %d question(s) left out, their id already read from an earlier source (the first wins)",
+                  dataset.name, dataset.dropped_duplicates)
     return dataset
 
 
