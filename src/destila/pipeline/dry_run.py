@@ -80,8 +80,9 @@ def stand_in_recipe(cfg: PipelineConfig, work: Path, steps: int, ok) -> Pipeline
     recipe.student = _distill_body(cfg.student_config(), real, work, steps, ok, "student")
     if cfg.baseline is not None:
         recipe.baseline = _distill_body(cfg.baseline_config(), real, work, steps, ok, "baseline")
+    backends = cfg.bench.backends or "none beyond each model's own"
     ok(f"stand-in recipe: {steps} steps per training stage, {QUESTIONS} questions per evaluation, export "
-       f"{cfg.export.target or 'none'}, bench backends {cfg.bench.backends or 'none beyond each model own'}")
+       f"{cfg.export.target or 'none'}, bench backends {backends}")
     return PipelineConfig(**{f.name: getattr(recipe, f.name) for f in dataclasses.fields(recipe)})
 
 
