@@ -92,9 +92,12 @@ def write_report(report: dict, out: Path) -> None:
     (out / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False), "utf-8")
     data = report["eval_data"]
     questions = report.get("questions", {}).get(data)
-    plot_speed_quality(plot_points(report), out / PLOT_FILE,
-                       title=f"{data}: F1 on {_count(questions)} questions, speed from the bench",
-                       speed_note=f"bench, {_count(report.get('bench_questions'))} questions")
+    points = plot_points(report)
+    plotted = any(qps for _, qps in points.values())  # no bench speeds (a report of scores only): no plot
+    if plotted:
+        plot_speed_quality(points, out / PLOT_FILE,
+                           title=f"{data}: F1 on {_count(questions)} questions, speed from the bench",
+                           speed_note=f"bench, {_count(report.get('bench_questions'))} questions")
     lines = ["# destila pipeline report", "", f"## {data}", "", _subset_note(report, data), "",
              *_score_table(report, data, speed=True)]
     best = report.get("best_student")
@@ -102,7 +105,10 @@ def write_report(report: dict, out: Path) -> None:
         lines += ["", f"Fastest student here ({best['machine']}): **{best['name']}** on `{best['backend']}`, "
                   f"{best['throughput_qps']:.1f} q/s: {best['vs_student']:.2f}x the fp32 PyTorch student, "
                   f"{best['vs_teacher']:.2f}x the teacher."]
-    lines += ["", f"![% of the teacher's F1 kept against x faster; F1 against q/s]({PLOT_FILE})", ""]
+    if plotted:
+        lines += ["", f"![% of the teacher's F1 kept against x faster; F1 against q/s]({PLOT_FILE})", ""]
+    else:
+        lines += [""]
     for other in report["heldout_data"]:
         lines += [f"## {other}", "", _subset_note(report, other), "", *_score_table(report, other, speed=False), ""]
     lines += ["Scores: official SQuAD F1 / EM; % of teacher: F1 over the teacher's. Speed: `destila bench` on "
