@@ -52,3 +52,12 @@ def _data_warnings_per_test():
 
     io._WARNED.clear()
     yield
+
+
+@pytest.fixture
+def stand_in_hub():
+    """A local stand-in for the Hub's HTTP API (tests/hub_stand_in.py); `.hub` records what it was sent."""
+    from hub_stand_in import serving
+
+    with serving() as server:
+        yield server

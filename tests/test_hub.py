@@ -1,20 +1,12 @@
-"""Model cards as the Hub reads them, and `destila push` against a local stand-in for the Hub's HTTP API.
-
-The stand-in (http.server on 127.0.0.1) plays the endpoints huggingface_hub calls for create_repo, create_branch
-and upload_folder: repos/create, branch, validate-yaml (the card's header), preupload (answering "regular" so file
-contents travel inside the commit) and commit (NDJSON, base64 contents). Nothing leaves the machine.
-"""
+"""Model cards as the Hub reads them, and `destila push` against a local stand-in for the Hub's HTTP API
+(tests/hub_stand_in.py, the `stand_in_hub` fixture)."""
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 import shutil
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -25,64 +17,7 @@ from destila.config import TrainConfig
 from destila.errors import ConfigError, ModelError
 from destila.train.card import USAGE_BEGIN, publish_card, split_card
 from destila.train.recipe import run_train
-
-TOKEN = "hf_destilaTestTokenNeverShown0123456789"
-
-
-class StandInHub(BaseHTTPRequestHandler):
-    """Records every request; answers like the Hub for the calls an upload makes."""
-
-    def do_POST(self):  # noqa: N802 (http.server's naming)
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        hub = self.server.hub
-        hub["requests"].append((self.path, self.headers.get("Authorization")))
-        parts = self.path.split("?")[0].strip("/").split("/")
-        base = f"http://127.0.0.1:{self.server.server_port}"
-        if parts[:3] == ["api", "repos", "create"]:
-            payload = json.loads(body)
-            hub["created"].append(payload)
-            return self._json({"url": f"{base}/{payload['organization']}/{payload['name']}"})
-        if parts == ["api", "validate-yaml"]:
-            return self._json({"errors": [], "warnings": []})
-        if parts[:2] == ["api", "models"] and len(parts) >= 6 and parts[4] in ("branch", "preupload", "commit"):
-            repo, action, revision = "/".join(parts[2:4]), parts[4], "/".join(parts[5:])
-            hub["revisions"].append((action, repo, revision))
-            if action == "preupload":
-                files = json.loads(body)["files"]
-                return self._json({"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False,
-                                              "oid": None} for f in files]})
-            if action == "commit":
-                for line in body.decode().splitlines():
-                    item = json.loads(line)
-                    if item["key"] == "file":
-                        hub["files"][item["value"]["path"]] = base64.b64decode(item["value"]["content"])
-                    elif item["key"] == "header":
-                        hub["commits"].append(item["value"]["summary"])
-                return self._json({"commitUrl": f"{base}/{repo}/commit/0123abcd", "commitOid": "0123abcd"})
-            return self._json({"name": revision})
-        self.send_error(404)
-
-    def _json(self, value):
-        data = json.dumps(value).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def stand_in_hub():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), StandInHub)
-    server.hub = {"requests": [], "created": [], "revisions": [], "files": {}, "commits": []}
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+from hub_stand_in import TOKEN, hub_env, run_push
 
 
 @pytest.fixture(scope="module")
@@ -170,11 +105,8 @@ def test_publish_card_names_the_repository_and_tags_an_int8_export(trained):
 def test_push_uploads_the_model_without_run_only_files_or_the_token(trained, stand_in_hub, tmp_path):
     folder = _copy(trained, tmp_path)
     port = stand_in_hub.server_port
-    env = {**os.environ, "HF_ENDPOINT": f"http://127.0.0.1:{port}", "HF_TOKEN": TOKEN, "HF_HOME": str(tmp_path / "hf"),
-           "HF_HUB_DISABLE_TELEMETRY": "1", "NO_PROXY": "127.0.0.1", "PYTHONPATH": os.pathsep.join(sys.path)}
-    args = [sys.executable, "-m", "destila", "push", "--model", str(folder), "--repo", "someone/tiny-qa",
-            "--private", "--revision", "v1", "--commit-message", "first upload"]
-    result = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120, check=False)
+    result = run_push(folder, "someone/tiny-qa", stand_in_hub, tmp_path, "--private", "--revision", "v1",
+                      "--commit-message", "first upload")
     hub = stand_in_hub.hub
     assert result.returncode == 0, (result.stderr, hub["requests"])
     sent = set(hub["files"])
@@ -212,9 +144,7 @@ def test_push_refuses_what_it_cannot_publish(trained, tmp_path, monkeypatch):
 
 
 def test_train_push_to_hub_publishes_the_finished_run(tiny_qa_model_dir, stand_in_hub, tmp_path):
-    port = stand_in_hub.server_port
-    env = {**os.environ, "HF_ENDPOINT": f"http://127.0.0.1:{port}", "HF_TOKEN": TOKEN, "HF_HOME": str(tmp_path / "hf"),
-           "HF_HUB_DISABLE_TELEMETRY": "1", "NO_PROXY": "127.0.0.1", "PYTHONPATH": os.pathsep.join(sys.path)}
+    env = hub_env(stand_in_hub, tmp_path)
     recipe = tmp_path / "train.yaml"
     recipe.write_text("kind: train\ntrain: {train_data: sample, max_length: 64, doc_stride: 32, max_query_length: 16,"
                       " batch_size: 4, max_steps: 1, max_train_examples: 8, threads: 1, progress: false}\n")
@@ -301,11 +231,7 @@ def test_an_openvino_export_is_pushed_with_its_target_and_precision(trained, sta
     card = write_card_results(folder, [])
     assert "**Export target**: `openvino-int8`" in card.read_text(encoding="utf-8")
     assert "openvino-int8" in metadata_load(card)["model-index"][0]["name"]
-    port = stand_in_hub.server_port
-    env = {**os.environ, "HF_ENDPOINT": f"http://127.0.0.1:{port}", "HF_TOKEN": TOKEN, "HF_HOME": str(tmp_path / "hf"),
-           "HF_HUB_DISABLE_TELEMETRY": "1", "NO_PROXY": "127.0.0.1", "PYTHONPATH": os.pathsep.join(sys.path)}
-    args = [sys.executable, "-m", "destila", "push", "--model", str(folder), "--repo", "someone/tiny-ov"]
-    result = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120, check=False)
+    result = run_push(folder, "someone/tiny-ov", stand_in_hub, tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     sent = stand_in_hub.hub["files"]
     assert {"openvino_model.xml", "openvino_model.bin", "export.json", "README.md"} <= set(sent)

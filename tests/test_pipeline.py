@@ -10,6 +10,7 @@ from destila import pipeline as pl
 from destila.errors import ConfigError
 from destila.pipeline import stages
 from destila.pipeline.report import PLOT_FILE
+from hub_stand_in import run_push
 
 
 def _recipe(tmp_path: Path, teacher_dir: Path) -> Path:
@@ -40,7 +41,8 @@ def _recipe(tmp_path: Path, teacher_dir: Path) -> Path:
     return path
 
 
-def test_pipeline_runs_every_stage_then_resumes_after_a_kill(tmp_path, tiny_qa_model_dir, monkeypatch):
+def test_pipeline_runs_every_stage_then_resumes_after_a_kill(tmp_path, tiny_qa_model_dir, monkeypatch,
+                                                             stand_in_hub):
     path = _recipe(tmp_path, tiny_qa_model_dir)
     cfg = pl.load_pipeline(path)
     out = Path(cfg.output_dir)
@@ -83,6 +85,7 @@ def test_pipeline_runs_every_stage_then_resumes_after_a_kill(tmp_path, tiny_qa_m
     again = pl.run_pipeline(cfg, log=lambda m: None)
     assert all(r["skipped"] for r in again["stages"])
     assert again["models"] == report["models"]
+    _check_cards(report, stand_in_hub, tmp_path)
 
     # A rerun with a recipe that alters the run is refused, naming the difference; harmless or allowed ones pass.
     with pytest.raises(ConfigError, match=r"student\.train\.batch_size: 4 -> 2"):
@@ -92,6 +95,62 @@ def test_pipeline_runs_every_stage_then_resumes_after_a_kill(tmp_path, tiny_qa_m
                     allow_change=["max_eval_questions"])
     assert any("(allowed): max_eval_questions: 12 -> 10" in line for line in lines)
     assert any("(harmless): threads: 1 -> 2" in line for line in lines)
+
+
+def _f1s(card: Path) -> dict:
+    """{(data set, protocol): official F1} of a card's model-index, as huggingface_hub reads it."""
+    from huggingface_hub import metadata_load
+    from huggingface_hub.repocard_data import model_index_to_eval_results
+
+    _, results = model_index_to_eval_results(metadata_load(card)["model-index"])
+    return {(r.dataset_name, r.metric_args["protocol"]): r.metric_value for r in results
+            if r.metric_type == "f1" and r.metric_config == "official"}
+
+
+def _check_cards(report: dict, hub, tmp_path: Path) -> None:
+    """Every model folder's card carries the pipeline's scores, as report.json has them, and publishes them."""
+    from huggingface_hub import ModelCard
+
+    for row in report["models"]:
+        card = Path(row["folder"]) / "README.md"
+        assert _f1s(card) == {("sample", "destila"): row["sample"]["f1"]}, row["name"]
+        name = ModelCard.load(card).data.model_name  # huggingface_hub's own parser reads the card
+        assert name and "/" not in name  # what the model is, never its path
+    final = Path(report["final_student"]) / "README.md"
+    saved = json.loads((Path(report["final_student"]).parent / "report.json").read_text(encoding="utf-8"))
+    student = next(r for r in saved["models"] if r["name"] == "student")
+    assert _f1s(final)[("sample", "destila")] == student["sample"]["f1"]
+    body = final.read_text(encoding="utf-8")
+    assert "## Evaluations" in body and "scored after training: see Evaluations" in body
+    exported = next(r for r in report["models"] if r["name"] == "student int8")
+    assert "**Export target**: `onnx-int8-dynamic`" in (Path(exported["folder"]) / "README.md").read_text("utf-8")
+
+    result = run_push(Path(report["final_student"]), "someone/tiny-student", hub, tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    published = tmp_path / "published.md"
+    published.write_bytes(hub.hub["files"]["README.md"])
+    assert _f1s(published) == {("sample", "destila"): student["sample"]["f1"]}
+
+
+def test_eval_protocol_scores_and_cards_by_the_authors_rules(tmp_path, tiny_qa_model_dir):
+    import shutil
+
+    cfg = pl.load_pipeline(_recipe(tmp_path, tiny_qa_model_dir), ["eval_protocol=authors", "max_eval_questions=6"])
+    student = Path(shutil.copytree(tiny_qa_model_dir, cfg.out / "student"))
+    info = stages._evaluate(cfg, student, "sample", tmp_path / "eval")
+    assert info["protocol"]["name"] == "authors" and info["no_answer"] is False and info["questions"] == 6
+    assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["protocol"]["name"] == "authors"
+    outside = (tiny_qa_model_dir / "README.md").read_bytes() if (tiny_qa_model_dir / "README.md").exists() else None
+    lines = []
+    stages.write_cards(cfg, {"teacher": tiny_qa_model_dir, "student": student},
+                       {"sample": {"teacher": info, "student": info}}, lines.append)
+    assert _f1s(student / "README.md") == {("sample", "authors"): info["metrics"]["official"]["f1"]}
+    assert "| `sample` | authors | 6 |" in (student / "README.md").read_text(encoding="utf-8")
+    # a teacher outside the run's folder (a `pretrained` one) is someone else's: its card is left alone
+    after = (tiny_qa_model_dir / "README.md").read_bytes() if (tiny_qa_model_dir / "README.md").exists() else None
+    assert after == outside and any("teacher" in line and "left as it is" in line for line in lines)
+    with pytest.raises(ConfigError, match="eval_protocol must be one of destila, authors"):
+        pl.load_pipeline(_recipe(tmp_path, tiny_qa_model_dir), ["eval_protocol=paper"])
 
 
 def test_quick_overrides_and_validation(tmp_path, tiny_qa_model_dir):

@@ -103,3 +103,16 @@ def test_a_subset_is_said_in_the_report(tmp_path, report):
     pl.write_report(built, out)
     md = (out / "report.md").read_text(encoding="utf-8")
     assert md.count("The first 100 questions only (`max_eval_questions: 100`") == 3
+
+
+def test_the_report_names_its_evaluation_protocol(tmp_path, report):
+    built, out = report
+    assert built["eval_protocol"] == "destila"
+    assert "Evaluation protocol: **destila**: each answer the best valid span" in (out / "report.md").read_text("utf-8")
+    built["eval_protocol"] = "authors"
+    again = tmp_path / "authors"
+    again.mkdir()
+    pl.write_report(built, again)
+    assert json.loads((again / "report.json").read_text(encoding="utf-8"))["eval_protocol"] == "authors"
+    assert "Evaluation protocol: **authors**: SpanishTinyRoBERTa's evaluation.py" in (again / "report.md").read_text(
+        "utf-8")

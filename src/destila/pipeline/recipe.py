@@ -6,6 +6,7 @@ Recipe (`kind: pipeline`):
     train_data: squad-es-v1.1:dev-small@train      # teacher and student learn from this (a spec or a list)
     eval_data: squad-es-v1.1:dev-small@eval        # scores are reported on this
     heldout_data: [sample]                         # further Spanish sets, never trained or tuned on
+    eval_protocol: destila                         # or authors: SpanishTinyRoBERTa's evaluation.py (scores, cards)
     teacher: {model: offline:multilingual-e5-small, train: {TrainConfig fields}}   # or {pretrained: folder}
     student: {student: {layers: [...]}, loss: {...}, stages: [...], train: {...}}  # a distill recipe body
     baseline: {...}                                # optional: a label-only student of the same shape and budget
@@ -170,6 +171,9 @@ class PipelineConfig:
     data_dir: str | None = documented(None, "local data folder (else DESTILA_DATA_DIR, else download)")
     threads: int | None = documented(None, "torch / onnxruntime threads for every stage")
     max_eval_questions: int | None = documented(None, "score only the first N questions of each set (None: all)")
+    eval_protocol: str = documented(
+        "destila", "how answers are picked when scoring: destila (the best valid span inside the context) or authors "
+        "(SpanishTinyRoBERTa's evaluation.py, as `destila evaluate --protocol authors`)")
     no_answer: bool | None = documented(
         None, "let models answer 'no answer' (None: on v2.0 eval data when the training data has unanswerable "
         "questions, never on v1.1 data), with each model's stored threshold")
@@ -194,6 +198,10 @@ class PipelineConfig:
         check(isinstance(self.heldout_data, list), "heldout_data", "must be a list of data sets", self.heldout_data)
         check(self.max_eval_questions is None or self.max_eval_questions > 0, "max_eval_questions", "must be > 0",
               self.max_eval_questions)
+        from destila.evaluation import PROTOCOLS
+
+        check(self.eval_protocol in PROTOCOLS, "eval_protocol", f"must be one of {', '.join(PROTOCOLS)}",
+              self.eval_protocol)
         self.teacher = _section(TeacherSection, self.teacher, "teacher")
         self.trim = _section(TrimSection, self.trim, "trim")
         self.export = _section(ExportSection, self.export, "export")

@@ -58,6 +58,7 @@ def build_report(cfg: PipelineConfig, models: dict[str, Path], scores: dict, ben
         "eval_data": cfg.eval_data,
         "heldout_data": cfg.heldout_data,
         "max_eval_questions": cfg.max_eval_questions,
+        "eval_protocol": cfg.eval_protocol,
         "questions": {data: result["teacher"].get("questions") for data, result in scores.items()},
         "bench_questions": bench.get("questions"),
         "models": table,
@@ -98,7 +99,8 @@ def write_report(report: dict, out: Path) -> None:
         plot_speed_quality(points, out / PLOT_FILE,
                            title=f"{data}: F1 on {_count(questions)} questions, speed from the bench",
                            speed_note=f"bench, {_count(report.get('bench_questions'))} questions")
-    lines = ["# destila pipeline report", "", f"## {data}", "", _subset_note(report, data), "",
+    lines = ["# destila pipeline report", "", _protocol_note(report.get("eval_protocol", "destila")), "",
+             f"## {data}", "", _subset_note(report, data), "",
              *_score_table(report, data, speed=True)]
     best = report.get("best_student")
     if best:
@@ -132,6 +134,18 @@ def _count(n) -> str:
 
 def _cells(row: dict, report: dict) -> list[dict]:
     return [row[data] for data in [report["eval_data"], *report["heldout_data"]]]
+
+
+PROTOCOL_NOTES = {
+    "destila": "each answer the best valid span inside the context, as `destila evaluate` picks it",
+    "authors": ("SpanishTinyRoBERTa's evaluation.py rule for rule (`destila evaluate --protocol authors`): the arg-max "
+                "start and the arg-max end of each window, \"\" when no window gives a valid pair; no no-answer "
+                "threshold"),
+}
+
+
+def _protocol_note(protocol: str) -> str:
+    return f"Evaluation protocol: **{protocol}**: {PROTOCOL_NOTES[protocol]}. The model cards carry the same scores."
 
 
 def _subset_note(report: dict, data: str) -> str:

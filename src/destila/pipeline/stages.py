@@ -1,4 +1,5 @@
-"""The pipeline's stages: teacher -> student -> baseline -> trim -> export -> evaluate -> bench -> report.
+"""The pipeline's stages: teacher -> student -> baseline -> trim -> export -> evaluate (then every score into each
+model's card) -> bench -> report.
 
 Every stage writes its own folder under `output_dir` and, once complete, a `stage.json` inside it; a stage whose
 `stage.json` exists is skipped, so a killed pipeline continues where it stopped (a training stage killed midway
@@ -124,15 +125,19 @@ def run_pipeline(cfg: PipelineConfig, log=print, *, restart: bool = False, allow
     if export_dir is not None:
         models["student exported" if target.batch_independent else "student int8"] = export_dir
 
-    # One stage per (data set, model): adding a model later evaluates only that model.
+    # One stage per (data set, model): adding a model later evaluates only that model. Another protocol scores in
+    # a folder of its own, so switching protocols never reports the other one's scores.
     datasets = [cfg.eval_data, *cfg.heldout_data]
+    evals = out / ("eval" if cfg.eval_protocol == "destila" else f"eval-{cfg.eval_protocol}")
+    named = "" if cfg.eval_protocol == "destila" else f" ({cfg.eval_protocol} protocol)"
     scores: dict[str, dict[str, Any]] = {}
     for data in datasets:
         scores[data] = {}
         for name, model in models.items():
-            folder = out / "eval" / _slug(data) / _slug(name)
-            scores[data][name] = runner.stage(f"evaluate {name} on {data}", folder,
+            folder = evals / _slug(data) / _slug(name)
+            scores[data][name] = runner.stage(f"evaluate {name} on {data}{named}", folder,
                                               lambda d=data, m=model, f=folder: _evaluate(cfg, m, d, f))
+    write_cards(cfg, models, scores, log)
 
     bench_dir = out / "bench"
     wanted = {name: str(m) for name, m in models.items()} | {"backends": cfg.bench.backends}
@@ -211,15 +216,43 @@ def _evaluate(cfg: PipelineConfig, model: Path, data: str, folder: Path) -> dict
 
     dataset = load_dataset(data, data_dir=cfg.data_dir)
     no_answer = cfg.no_answer
-    if no_answer is None:  # v2.0 data, and models that learnt to say "no answer"; v1.1 data: never (as the paper)
+    if cfg.eval_protocol == "authors":  # their decoding answers "" only when no window has a pair: no threshold
+        no_answer = False
+    elif no_answer is None:  # v2.0 data, and models that learnt to say "no answer"; v1.1 data: never (the paper)
         no_answer = dataset.version == "2.0" and load_dataset(cfg.train_data, data_dir=cfg.data_dir).unanswerable > 0
     # the threshold each model's training run chose on training-fold questions (destila.no_answer), else 0
-    result = evaluate(str(model), dataset, threads=cfg.threads, protocol=Protocol(first=cfg.max_eval_questions),
+    protocol = Protocol(cfg.eval_protocol, first=cfg.max_eval_questions)
+    result = evaluate(str(model), dataset, threads=cfg.threads, protocol=protocol,
                       handle_impossible_answer=no_answer, null_threshold=None, progress=True)
     result.write(folder)
     return {"data": data, "model": str(model), "version": result.dataset.version, "no_answer": no_answer,
             "null_threshold": result.null_threshold, "questions": len(result.dataset),
-            "seconds": round(result.seconds, 2), "metrics": result.metrics}
+            "seconds": round(result.seconds, 2), "metrics": result.metrics, "protocol": result.protocol}
+
+
+def write_cards(cfg: PipelineConfig, models: dict[str, Path], scores: dict[str, dict[str, dict]], log) -> None:
+    """Every evaluation the pipeline ran into the card of each model folder it made (destila.train.card
+    `write_card_results`: one `model-index` entry per data set and protocol, the numbers of report.json; an exported
+    folder's card also says its target and precision). A teacher given as `pretrained` is someone else's folder
+    (or a Hub id) and is left as it is."""
+    from destila.train.card import write_card_results
+
+    own, written = cfg.out.resolve(), []
+    for name, folder in models.items():
+        if not folder.resolve().is_relative_to(own):
+            log(f"[cards] {name} ({folder}) is not a folder of this run: its card is left as it is")
+            continue
+        write_card_results(folder, [_card_evaluation(by_model[name]) | {"data": data}
+                                    for data, by_model in scores.items()])
+        written.append(name)
+    log(f"[cards] scores written into the cards of: {', '.join(written) or 'none'}")
+
+
+def _card_evaluation(info: dict) -> dict:
+    """An evaluate stage's record as write_card_results takes it; a record from before protocols were stored was
+    scored by destila's."""
+    protocol = (info.get("protocol") or {}).get("name", "destila")
+    return {"metrics": info["metrics"], "protocol": protocol, "questions": info.get("questions")}
 
 
 def _bench(cfg: PipelineConfig, models: dict[str, Path], folder: Path) -> dict:

@@ -32,6 +32,7 @@ USAGE_END = "<!-- /destila:usage -->"
 HUB_URL = "https://huggingface.co/"
 EXAMPLE_QUESTION = "¿Dónde vive el lince ibérico?"
 EXAMPLE_CONTEXT = "El lince ibérico vive en Sierra Morena y en Doñana."
+NOT_EVALUATED = "Not evaluated during training (no `eval_data`)."
 
 
 def _fmt(value) -> str:
@@ -111,7 +112,7 @@ def _scores(metrics: dict) -> list[str]:
     lines = ["", "## Scores", ""]
     final = metrics.get("eval")
     if not final:
-        return lines + ["Not evaluated during training (no `eval_data`)."]
+        return lines + [NOT_EVALUATED]
     lines += ["| scoring | EM | F1 |", "|---|---|---|"]
     for variant in ("official", "es"):
         s = final.get(variant) or {}
@@ -527,6 +528,7 @@ def write_card_results(folder: str | Path, evaluations) -> Path:
         meta["model-index"] = [{"name": name, "results": results}]
         meta.setdefault("metrics", ["exact_match", "f1"])
         body = _replace_block(body, RESULTS_BEGIN, RESULTS_END, _results_table(results, given), "Evaluations")
+        body = body.replace(NOT_EVALUATED, NOT_EVALUATED[:-1] + "; scored after training: see Evaluations.")
     meta, body = with_export(meta, body, _read_export(folder))
     card.write_text(front_matter(meta) + body, encoding="utf-8")
     return card
