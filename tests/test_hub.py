@@ -213,6 +213,20 @@ def test_cards_name_a_local_teacher_by_what_it_is(trained):
     card = model_card(kind="distill", cfg=cfg, stages=[], metrics={}, student_config=config, source=str(trained))
     assert str(trained) not in card.split("## Use")[0]
 
+    # several teachers: every one named by what it is, with its share; the Hub ids among them are the card's bases
+    cfg = DistillConfig(teachers=[{"model": str(trained), "weight": 3, "internals": True},
+                                  {"model": "PlanTL-GOB-ES/roberta-base-bne-sqac", "weight": 1}],
+                        student={"layers": [1]}, stages=[StageConfig()],
+                        loss={"hidden": 1.0, "attention": 0, "embedding": 0},
+                        train=TrainConfig(train_data="sample", output_dir="runs/x/student"))
+    card = model_card(kind="distill", cfg=cfg, stages=[], metrics={}, student_config=config, source=str(trained))
+    head = card.split("## Use")[0]
+    assert str(trained) not in head and "**Teachers** (2, frozen" in head
+    assert f"  - {describe_model(str(trained))}: weight 0.75; the hidden terms read it" in head
+    assert "  - `PlanTL-GOB-ES/roberta-base-bne-sqac`: weight 0.25\n" in head
+    meta, _ = split_card(card)
+    assert meta["base_model"] == "PlanTL-GOB-ES/roberta-base-bne-sqac"  # the local one names no Hub base
+
 
 def _as_openvino_export(folder: Path) -> Path:
     """`folder` turned into what an OpenVINO int8 export looks like (the graph's bytes do not matter here)."""

@@ -67,7 +67,7 @@ def _summary(kind: str, cfg, train, metrics: dict, student_config, source: str) 
         lines = [
             "# Spanish extractive QA student distilled with destila",
             "",
-            f"- **Teacher**: {describe_model(cfg.teacher)} (frozen)",
+            *_teacher_lines(cfg),
             (f"- **Student**: {cfg.student} -> {student_config.num_hidden_layers} layers, hidden "
              f"{student_config.hidden_size}, {student_config.num_attention_heads} heads, FFN "
              f"{student_config.intermediate_size}"),
@@ -88,6 +88,31 @@ def _summary(kind: str, cfg, train, metrics: dict, student_config, source: str) 
         (f"- **Dropout while training**: attention {_rate(train.attention_dropout)}, "
          f"hidden {_rate(train.hidden_dropout)}"),
     ]
+
+
+def _teacher_lines(cfg) -> list[str]:
+    """The teacher, or every teacher with its share of the soft targets and which one the internal terms read;
+    each named by what it is (`describe_model`)."""
+    teachers = cfg.teacher_list()
+    if len(teachers) == 1:
+        return [f"- **Teacher**: {describe_model(cfg.teacher)} (frozen)"]
+    lines = [f"- **Teachers** ({len(teachers)}, frozen; the soft start/end targets are the weighted mixture of their "
+             "distributions, a teacher with another tokenizer carried to the student's tokens through the context's "
+             "characters):"]
+    reading = _internal_terms(cfg)
+    for t in teachers:
+        internals = f"; the {', '.join(reading)} terms read it" if t.internals and reading else ""
+        lines.append(f"  - {describe_model(t.model)}: weight {t.weight:.2f}{internals}")
+    return lines
+
+
+def _internal_terms(cfg) -> list[str]:
+    """The loss terms on in some stage that read a teacher's internals (hidden states, attention, embeddings)."""
+    from destila.distill.terms import TERMS
+
+    losses = [cfg.stage_loss(stage) for stage in cfg.stages]
+    return [name for name, term in TERMS.items()
+            if term.reads_internals and any(getattr(loss, name) for loss in losses)]
 
 
 def _stage_table(stages: list[dict]) -> list[str]:
@@ -168,7 +193,8 @@ def card_metadata(kind: str, cfg, metrics: dict, source: str) -> dict:
     """The YAML header of the card, in the Hub's model card fields."""
     train = cfg.train if kind == "distill" else cfg
     # the model trained from; a student may also start from a pretrained model of its own
-    bases = [source] if kind == "train" else [b for b in (cfg.teacher, cfg.student.get("pretrained")) if b]
+    bases = [source] if kind == "train" else [*(t.model for t in cfg.teacher_list()), cfg.student.get("pretrained")]
+    bases = [b for b in bases if b]
     hub_bases = list(dict.fromkeys(b for b in map(hub_model_id, bases) if b))
     meta: dict = {"license": _license(bases), "language": "es", "library_name": "transformers",
                   "pipeline_tag": "question-answering",
