@@ -226,3 +226,41 @@ def test_dry_run_walks_every_stage_of_the_demo_recipe_offline(tmp_path, monkeypa
     assert {"teacher", "student", "trim", "export", "bench", "evaluate student exported on sample"} <= ran
     assert [row["name"] for row in report["models"]] == ["teacher", "student", "student exported"]
     assert any("offline:multilingual-e5-small" in c for c in checks) and checks[-1].startswith("report.json")
+
+
+def test_the_student_may_learn_from_further_teachers_beside_the_pipelines(tmp_path, tiny_qa_model_dir):
+    path = _recipe(tmp_path, tiny_qa_model_dir)
+    teachers = "student.teachers=[{model: pipeline, weight: 3}, {model: PlanTL-GOB-ES/roberta-base-bne-sqac}]"
+    cfg = pl.load_pipeline(path, [teachers])
+    mixed = cfg.student_config()
+    assert [(t.model, t.weight) for t in mixed.teacher_list()] == [
+        (cfg.teacher_folder(), 0.75), ("PlanTL-GOB-ES/roberta-base-bne-sqac", 0.25)]
+    assert mixed.teacher == cfg.teacher_folder()
+    assert cfg.to_dict()["student"]["teachers"][0]["model"] == "pipeline"  # stored as written
+    assert pl.load_pipeline(path, ["teacher={pretrained: some/qa-model}", teachers]).student_config().teacher == (
+        "some/qa-model")
+    with pytest.raises(ConfigError, match=r"student\.teachers must name the pipeline's own teacher exactly once.*"
+                                          r"destila distill"):
+        pl.load_pipeline(path, ["student.teachers=[{model: a/b}, {model: c/d}]"])
+    with pytest.raises(ConfigError, match=r"student\.teacher is not set here.*model: pipeline"):
+        pl.load_pipeline(path, ["student.teacher=a/b"])
+    with pytest.raises(ConfigError, match=r"student.*teachers\[1\]\.weight"):
+        pl.load_pipeline(path, ["student.teachers=[{model: pipeline}, {model: a/b, weight: -1}]"])
+
+
+def test_dry_run_walks_a_student_of_two_teachers_with_other_tokenizers(tmp_path, monkeypatch):
+    from destila.pipeline.dry_run import dry_run_pipeline
+
+    monkeypatch.setenv("DESTILA_OFFLINE", "1")
+    cfg = pl.load_pipeline("configs/demo.yaml", [
+        "student.teachers=[{model: pipeline, weight: 0.6}, {model: PlanTL-GOB-ES/roberta-base-bne-sqac, weight: 0.2},"
+        " {model: mrm8488/bert-base-spanish-wwm-cased-finetuned-spa-squad2-es, weight: 0.2}]",
+        "export.target=onnx", "trim=null", "heldout_data=[]"])
+    lines = []
+    checks = dry_run_pipeline(cfg, tmp_path, echo=lines.append)
+    assert any("further teacher PlanTL-GOB-ES/roberta-base-bne-sqac" in c and "bpe" in c for c in checks)
+    assert any("mrm8488/bert-base-spanish" in c and "wordpiece" in c for c in checks)
+    card = (tmp_path / "run" / "student" / "README.md").read_text(encoding="utf-8")
+    assert "**Teachers** (3, frozen" in card and "- `roberta-12-layers` (roberta, 12 layers" in card
+    assert "weight 0.60" in card and str(tmp_path / "run" / "teacher") not in card.split("## Use")[0]  # never a path
+    assert checks[-1].startswith("report.json")

@@ -37,9 +37,10 @@ def pipeline(
         None, "--push-to-hub", metavar="OWNER/NAME",
         help="publish the final student (trimmed, when the recipe trims) to this Hub repository at the end"),
 ) -> None:
-    """Fine-tune the teacher, distil the student, export it, evaluate (by the recipe's `eval_protocol`: destila or
-    authors) and benchmark all of them, write every score into each model's card (model-index), and write report.md
-    / report.json with an F1-vs-speed plot. Complete stages are skipped on a rerun."""
+    """Fine-tune the teacher, distil the student (from it, and from further teachers when `student.teachers`
+    lists them beside it, written `model: pipeline`), export it, evaluate (by the recipe's `eval_protocol`: destila
+    or authors) and benchmark all of them, write every score into each model's card (model-index), and write
+    report.md / report.json with an F1-vs-speed plot. Complete stages are skipped on a rerun."""
     from rich.console import Console
 
     from destila.errors import DataError

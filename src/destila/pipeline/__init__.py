@@ -1,6 +1,7 @@
-"""The main job from one recipe: fine-tune a teacher, distil a student, trim its vocabulary, export it (by default
-the fastest batch-independent target on this machine), evaluate and benchmark them side by side, and write a
-report.
+"""The main job from one recipe: fine-tune a teacher, distil a student (from it, and from further teachers in
+`student.teachers` beside it), trim its vocabulary, export it (by default the fastest batch-independent target on
+this machine), evaluate them (`eval_protocol`), write the scores into their cards, benchmark them side by side,
+and write a report.
 
 `recipe.py` holds the recipe (PipelineConfig, load_pipeline), `stages.py` runs the stages (run_pipeline) and
 `report.py` writes report.md / report.json.

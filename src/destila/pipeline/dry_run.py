@@ -14,9 +14,10 @@ import tempfile
 from pathlib import Path
 
 from destila.config import DistillConfig, config_to_dict
-from destila.pipeline.recipe import BenchSection, PipelineConfig, TeacherSection, TrimSection
+from destila.pipeline.recipe import OWN_TEACHER, BenchSection, PipelineConfig, TeacherSection, TrimSection
 from destila.pipeline.stages import run_pipeline
 from destila.train.dry_run import (
+    _described,
     _tiny_train,
     _training_sample,
     build_tiny_model,
@@ -77,9 +78,9 @@ def stand_in_recipe(cfg: PipelineConfig, work: Path, steps: int, ok) -> Pipeline
     if cfg.export.target is not None:
         recipe.export = dataclasses.replace(cfg.export, parity_max_questions=QUESTIONS, calibration_questions=QUESTIONS,
                                             min_agreement=0.0, max_f1_drop=100.0)
-    recipe.student = _distill_body(cfg.student_config(), real, work, steps, ok, "student")
+    recipe.student = _distill_body(cfg.student_config(), real, work, steps, ok, "student", cfg.teacher_folder())
     if cfg.baseline is not None:
-        recipe.baseline = _distill_body(cfg.baseline_config(), real, work, steps, ok, "baseline")
+        recipe.baseline = _distill_body(cfg.baseline_config(), real, work, steps, ok, "baseline", cfg.teacher_folder())
     backends = cfg.bench.backends or "none beyond each model's own"
     ok(f"stand-in recipe: {steps} steps per training stage, {QUESTIONS} questions per evaluation, export "
        f"{cfg.export.target or 'none'}, bench backends {backends}")
@@ -94,9 +95,10 @@ def _train_body(train) -> dict:
     return body
 
 
-def _distill_body(cfg: DistillConfig, real: dict, work: Path, steps: int, ok, what: str) -> dict:
+def _distill_body(cfg: DistillConfig, real: dict, work: Path, steps: int, ok, what: str, own: str) -> dict:
     """A distill recipe body for the stand-in teacher: the student spec at the stand-in's size, every stage a few
-    steps, the training settings tiny."""
+    steps, the training settings tiny; further teachers (beside the pipeline's own, the folder `own`) as tiny models
+    of their type, depth, heads and tokenizer kind."""
     spec = cfg.student
     if "layers" not in spec:
         spec = {"config": tiny_shapes(real, student_shape(real, spec))[1]}
@@ -105,5 +107,19 @@ def _distill_body(cfg: DistillConfig, real: dict, work: Path, steps: int, ok, wh
         stages=[dataclasses.replace(s, max_steps=steps, epochs=None) for s in cfg.stages])
     body = config_to_dict(stand_in)
     body["train"] = _train_body(stand_in.train)
+    if cfg.teachers:
+        body["teachers"] = [_stand_in_teacher(t, own, work / f"{what}-teacher-{i}", ok)
+                            for i, t in enumerate(body["teachers"])]
     ok(f"{what} {cfg.student}: stand-in {spec}, stages {', '.join(s.name for s in cfg.stages)}")
     return {k: v for k, v in body.items() if k not in ("kind", "teacher")}
+
+
+def _stand_in_teacher(teacher: dict, own: str, folder: Path, ok) -> dict:
+    """One entry of a student's `teachers`: the pipeline's own stays `model: pipeline` (its stand-in is the
+    pipeline's); another becomes a tiny random model of its type, depth, heads and tokenizer kind."""
+    if teacher["model"] == own:
+        return {**teacher, "model": OWN_TEACHER}
+    real, tokenizer = _described(teacher["model"], folder.parent, "further teacher", ok)
+    shape, _ = tiny_shapes(real, student_shape(real, {"layers": [1]}))
+    build_tiny_model(real["model_type"], shape, tokenizer, folder, real["type_vocab_size"])
+    return {**teacher, "model": str(folder)}

@@ -9,6 +9,8 @@ Recipe (`kind: pipeline`):
     eval_protocol: destila                         # or authors: SpanishTinyRoBERTa's evaluation.py (scores, cards)
     teacher: {model: offline:multilingual-e5-small, train: {TrainConfig fields}}   # or {pretrained: folder}
     student: {student: {layers: [...]}, loss: {...}, stages: [...], train: {...}}  # a distill recipe body
+    #   taught by the pipeline's teacher; or by several: teachers: [{model: pipeline, weight: 0.7},
+    #   {model: PlanTL-GOB-ES/roberta-base-bne-sqac, weight: 0.3}] (`pipeline`: the teacher above)
     baseline: {...}                                # optional: a label-only student of the same shape and budget
     trim: {corpus: [...], keep_top: 0}             # optional vocabulary trimming of the student
     export: {target: auto}                         # onnx, onnx-int8-static, openvino, openvino-int8, auto, none
@@ -150,6 +152,11 @@ class ExportSection:
         return ExportOptions(target=self.target, **{k: v for k, v in chosen.items() if v is not None}, **fixed)
 
 
+# The pipeline's own teacher (fine-tuned by its teacher stage, or its `teacher: {pretrained: ...}`) in a student's
+# `teachers:` list.
+OWN_TEACHER = "pipeline"
+
+
 def _section(cls, value, where: str):
     """A section of the recipe as `cls`: a mapping is built (unknown keys named), an instance kept, None kept."""
     if value is None or isinstance(value, cls):
@@ -179,8 +186,9 @@ class PipelineConfig:
         "questions, never on v1.1 data), with each model's stored threshold")
     teacher: TeacherSection = documented(
         factory=dict, doc="TeacherSection: {model: M, train: {...}} to fine-tune, or {pretrained: folder}")
-    student: dict = documented(factory=dict, doc="a distill recipe body: student, loss, stages, train (checked as a "
-                                                 "DistillConfig when the recipe loads)")
+    student: dict = documented(
+        factory=dict, doc="a distill recipe body: student, loss, stages, train, and optionally teachers (the "
+        "pipeline's own as `model: pipeline`); checked as a DistillConfig when the recipe loads")
     baseline: dict | None = documented(None, "optional label-only student: a distill recipe body (loss: ce only)")
     trim: TrimSection | None = documented(None, "optional TrimSection: {corpus: [...], keep_top: N}")
     export: ExportSection = documented(factory=ExportSection, doc="ExportSection: {target: ..., parity options}")
@@ -254,12 +262,28 @@ class PipelineConfig:
         if body is None:
             return None
         body = copy.deepcopy(body)
+        check("teacher" not in body, f"{where}.teacher", "is not set here: the pipeline's own teacher (the `teacher:` "
+              f"section) teaches the {where}; name further teachers in {where}.teachers, the pipeline's own as "
+              f"`model: {OWN_TEACHER}`", body.get("teacher"))
         body["train"] = self._train_fields(body.get("train"), folder)
-        body["teacher"] = self.teacher_folder()
+        if body.get("teachers"):
+            body["teachers"] = self._teachers(body["teachers"], f"{where}.teachers")
+        else:
+            body["teacher"] = self.teacher_folder()
         try:
             return build_config(DistillConfig, body, where)
         except ConfigError as exc:
             raise ConfigError(f"{where}: {exc}") from None
+
+    def _teachers(self, teachers, where: str) -> list:
+        """A distill body's `teachers` with the pipeline's own (`model: pipeline`) made its folder or Hub id."""
+        check(isinstance(teachers, list) and all(isinstance(t, dict) for t in teachers), where,
+              "must be a list of {model, weight, internals, layer_map} mappings", teachers)
+        own = [i for i, t in enumerate(teachers) if t.get("model") == OWN_TEACHER]
+        check(len(own) == 1, where, f"must name the pipeline's own teacher exactly once, as `model: {OWN_TEACHER}`, "
+              "beside further pretrained teachers (to distil from other teachers alone, use `destila distill`)",
+              [t.get("model") for t in teachers])
+        return [{**t, "model": self.teacher_folder()} if i in own else t for i, t in enumerate(teachers)]
 
     def student_config(self) -> DistillConfig:
         body = self.student if self.augment is None else {**self.student, "augment": self.augment}
