@@ -167,7 +167,8 @@ class TrainConfig:
     max_eval_examples: int | None = documented(None, "score only the first N dev questions")
     dynamic_padding: bool = documented(True, "pad each batch to its longest window instead of max_length")
     pad_to_multiple_of: int = documented(
-        1, "round each batch's padded length up to a multiple of this (fewer distinct shapes for the CPU kernels)")
+        32, "round each batch's padded length up to a multiple of this: a few distinct shapes, so the CPU kernels' "
+        "per-shape caches and the allocator stop growing (1: every length, docs/training.md#memory)")
     group_by_length: bool = documented(
         False, "batch windows of similar length together (less padding, same order per seed)")
     progress: bool = documented(True, "show progress on the main process (a bar, or lines when not a terminal)")

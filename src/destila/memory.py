@@ -1,7 +1,11 @@
-"""This process's resident memory (Linux /proc; elsewhere the peak from `resource` or 0)."""
+"""This process's resident memory (Linux /proc; elsewhere the peak from `resource` or 0), and giving freed memory
+back to the system."""
 
 from __future__ import annotations
 
+import ctypes
+import functools
+import gc
 import os
 import resource
 
@@ -34,3 +38,26 @@ def peak_resident_bytes() -> int:
     except OSError:
         pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+@functools.cache
+def _malloc_trim():
+    """glibc's malloc_trim, or None (another C library)."""
+    try:
+        return ctypes.CDLL(None).malloc_trim
+    except (AttributeError, OSError):
+        return None
+
+
+def release() -> bool:
+    """Collect Python garbage and return the allocator's free pages to the system.
+
+    glibc keeps freed blocks of up to 32 MB in its heap for reuse (its mmap threshold rises to the largest block
+    freed), so tensors freed at the end of a training stage stay resident until `malloc_trim` hands their pages back.
+    Returns whether the allocator was asked (False where the C library is not glibc)."""
+    gc.collect()
+    trim = _malloc_trim()
+    if trim is None:
+        return False
+    trim(0)
+    return True

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from destila.memory import release
 from destila.pipeline.recipe import PipelineConfig
 from destila.pipeline.report import build_report, write_report
 
@@ -66,6 +67,7 @@ class Runner:
         self.log(f"[{name}] running -> {folder}")
         started = time.perf_counter()
         info = work() or {}
+        release()  # what the stage's models and tensors held, back to the system before the next stage
         seconds = time.perf_counter() - started
         _mark_done(folder, name, seconds, info)
         self.records.append(StageRecord(name, str(folder), seconds, False, info))

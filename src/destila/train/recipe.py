@@ -29,6 +29,7 @@ from destila.distill.losses import DistillationLoss
 from destila.distill.terms import TERMS
 from destila.errors import ConfigError
 from destila.evaluation import choose_null_threshold, evaluate
+from destila.memory import release
 from destila.models.compiled import Compiler
 from destila.models.dropout import set_dropout
 from destila.models.students import check_layer_list
@@ -344,7 +345,9 @@ class TrainingRun:
         self._train(run)
         self.state.global_step += steps
         loss_fn = self.accelerator.unwrap_model(run.module).loss_fn
+        del run
         self.accelerator.free_memory()
+        release()  # the stage's optimiser state and activations, back to the system before the next stage
         return loss_fn
 
     def _start_stage(self, stage: Stage, steps: int, previous: DistillationLoss | None) -> StageRun:
