@@ -69,9 +69,14 @@ def read_log(folder: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+MEMORY_SETTLED = 0.2  # a stage's memory may grow over its first 20% of steps (each new batch shape, first seen) ...
+MAX_MEMORY_GROWTH = 1.1  # ... and then by at most 10% to its end
+
+
 def throughput_drift(records: list[dict], window: int = 100) -> list[dict]:
-    """Per stage: tokens/s over its first and its last `window` optimiser steps, and resident memory after its
-    first epoch and at its end (from the `rss_mb` the loop logs). A steady run has a ratio near 1 and flat memory."""
+    """Per stage: tokens/s over its first and its last `window` optimiser steps, and resident memory (the `rss_mb`
+    the loop logs) at its first record, at 20% of its steps and at its end. A steady run has a ratio near 1 and a
+    memory growth (end / at 20%) at most MAX_MEMORY_GROWTH."""
     stages: dict[int, list[dict]] = {}
     for r in records:
         if r.get("type") == "train" and "tokens_per_s" in r:
@@ -87,7 +92,6 @@ def throughput_drift(records: list[dict], window: int = 100) -> list[dict]:
         last = spans[-1][0]
         first = [s for s in spans if s[0] <= window]
         tail = [s for s in spans if s[0] > last - window]
-        rss_after_epoch = [s[3]["rss_mb"] for s in spans if "rss_mb" in s[3] and s[3].get("epoch", 0) >= 1]
         start, end = _rate(first), _rate(tail)
         out.append({
             "stage": rows[0].get("stage", str(index)),
@@ -95,10 +99,23 @@ def throughput_drift(records: list[dict], window: int = 100) -> list[dict]:
             "first_tokens_per_s": start,
             "last_tokens_per_s": end,
             "ratio": end / start if start else None,
-            "rss_mb_after_first_epoch": rss_after_epoch[0] if rss_after_epoch else None,
-            "rss_mb_end": rss_after_epoch[-1] if rss_after_epoch else None,
+            **memory_growth(rows),
         })
     return out
+
+
+def memory_growth(rows: list[dict]) -> dict:
+    """Resident memory of one stage's train records: at the first, at the first at or past 20% of the stage's
+    steps, at the last; `rss_growth` = last / at 20% and `memory_grows` when it is above MAX_MEMORY_GROWTH (None
+    without `rss_mb`, as in logs of older versions)."""
+    logged = [(r["step"], r["rss_mb"]) for r in rows if "rss_mb" in r]
+    if not logged:
+        return {"rss_mb_start": None, "rss_mb_at_20pct": None, "rss_mb_end": None, "rss_growth": None,
+                "memory_grows": False}
+    settled = next(mb for step, mb in logged if step >= MEMORY_SETTLED * logged[-1][0])
+    growth = logged[-1][1] / settled if settled else None
+    return {"rss_mb_start": logged[0][1], "rss_mb_at_20pct": settled, "rss_mb_end": logged[-1][1],
+            "rss_growth": growth, "memory_grows": growth is not None and growth > MAX_MEMORY_GROWTH}
 
 
 def _rate(spans: list[tuple]) -> float:
