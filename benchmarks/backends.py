@@ -139,7 +139,7 @@ def run(args) -> dict:
     from transformers import AutoConfig
 
     from destila.data import load_dataset
-    from destila.export.targets import machine
+    from destila.hardware import machine
     from destila.infer.runners.torch import native_bf16
 
     work = Path(args.work)

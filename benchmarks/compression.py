@@ -36,7 +36,7 @@ from retention import NO_TERMS, Bench
 from runlogs import save_result, score_cells, score_columns, seconds_per_step, total_steps, train_seconds
 
 from destila.files import PRUNE
-from destila.train.precision import cpu_name
+from destila.hardware import cpu_name
 from destila.train.recipe import run_distill
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -35,10 +35,10 @@ from pathlib import Path
 from runlogs import save_result, score_cells, score_columns, seconds_per_step, total_steps, train_seconds
 
 from destila.config import DistillConfig, build_config
+from destila.hardware import cpu_name
 from destila.pipeline import load_pipeline
 from destila.pipeline.recipe import TeacherSection
 from destila.pipeline.stages import _evaluate, _slug
-from destila.train.precision import cpu_name
 from destila.train.recipe import run_distill
 
 ROOT = Path(__file__).resolve().parents[1]

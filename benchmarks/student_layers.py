@@ -23,7 +23,7 @@ from pathlib import Path
 from retention import Bench
 from runlogs import save_result, score_cells, score_columns, train_seconds
 
-from destila.train.precision import cpu_name
+from destila.hardware import cpu_name
 
 ROOT = Path(__file__).resolve().parents[1]
 

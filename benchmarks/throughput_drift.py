@@ -18,7 +18,7 @@ import json
 import sys
 from pathlib import Path
 
-from destila.train.precision import cpu_name
+from destila.hardware import cpu_name
 from destila.train.runlog import MAX_MEMORY_GROWTH, read_log, throughput_drift
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -272,7 +272,8 @@ def main() -> None:
             name, _, fields = spec.partition(":")
             settings = {**extra, **{k: yaml.safe_load(v) for k, v in (f.split("=", 1) for f in fields.split(","))}}
             variants[name] = run_variant(name, ROOT, kinds, args.steps, args.warmup, settings)
-    from destila.train.precision import cpu_name, resolve_mixed_precision
+    from destila.hardware import cpu_name
+    from destila.train.precision import resolve_mixed_precision
 
     precision = resolve_mixed_precision("auto")
     length = 190.0  # mean non-padding window length of the demo's train-fold windows at max_length 256

@@ -65,7 +65,7 @@ def test_openvino_runs_a_pytorch_folder_like_pytorch(tiny_qa_model_dir):
 
 
 def test_bf16_only_where_the_cpu_computes_it(tiny_qa_model_dir, monkeypatch):
-    import destila.train.precision as precision
+    import destila.hardware as hardware
 
     if native_bf16():
         ids, mask = _padded_batch(300)
@@ -75,7 +75,7 @@ def test_bf16_only_where_the_cpu_computes_it(tiny_qa_model_dir, monkeypatch):
         keep = mask.astype(bool)
         assert np.abs(runner(ids, mask)[0] - ref)[keep].max() < 0.05  # bf16 rounding, not another model
         assert make_runner(tiny_qa_model_dir, backend="openvino", threads=1).precision == "bf16"
-    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: False)
+    monkeypatch.setattr(hardware, "cpu_has_native_bf16", lambda: False)
     with pytest.raises(ConfigError, match="does not compute bf16 natively"):
         make_runner(tiny_qa_model_dir, backend="torch-bf16")
     with pytest.raises(ConfigError, match="bf16 natively"):

@@ -7,6 +7,7 @@ import json
 import pytest
 import torch
 
+from destila import hardware
 from destila.config import TrainConfig
 from destila.errors import ConfigError
 from destila.models.dropout import set_dropout
@@ -69,9 +70,9 @@ def test_auto_precision_follows_the_cpu(monkeypatch):
     assert precision.resolve_mixed_precision("no") == "no"
     assert precision.resolve_mixed_precision("bf16") == "bf16"
     monkeypatch.setattr(precision.torch.cuda, "is_available", lambda: False)
-    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(hardware, "cpu_has_native_bf16", lambda: True)
     assert precision.resolve_mixed_precision("auto") == "bf16"
-    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: False)
+    monkeypatch.setattr(hardware, "cpu_has_native_bf16", lambda: False)
     assert precision.resolve_mixed_precision("auto") == "no"
 
 
@@ -83,13 +84,13 @@ def test_auto_precision_follows_the_cpu(monkeypatch):
 def test_cpu_flags_are_read_from_cpuinfo(tmp_path, flags, expected):
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text(f"processor\t: 0\nmodel name\t: x\nflags\t\t: {flags}\n\n", encoding="utf-8")
-    assert precision.cpu_has_native_bf16(cpuinfo) is expected
+    assert hardware.cpu_has_native_bf16(cpuinfo) is expected
 
 
 def test_unreadable_cpuinfo_means_no_native_bf16(tmp_path):
-    assert precision.cpu_has_native_bf16(tmp_path / "missing") is False
+    assert hardware.cpu_has_native_bf16(tmp_path / "missing") is False
     (tmp_path / "noflags").write_text("processor\t: 0\n", encoding="utf-8")
-    assert precision.cpu_has_native_bf16(tmp_path / "noflags") is False
+    assert hardware.cpu_has_native_bf16(tmp_path / "noflags") is False
 
 
 @pytest.mark.parametrize("field, value", [("attention_dropout", 1.0), ("hidden_dropout", -0.1)])

@@ -12,7 +12,6 @@ import dataclasses
 import importlib.util
 import json
 import os
-import platform
 import shutil
 import tempfile
 import time
@@ -23,6 +22,7 @@ from destila.errors import ConfigError
 from destila.export.exporter import export_onnx, output_folder, write_info
 from destila.export.options import ExportOptions
 from destila.export.parity import ParityError
+from destila.hardware import machine
 
 # Batch-independent targets only: dynamic int8 is never chosen by itself.
 CANDIDATES = ("onnx", "onnx-int8-static", "openvino", "openvino-int8")
@@ -80,14 +80,6 @@ def export_auto(model: str | os.PathLike, out_dir: str | os.PathLike, options: E
     write_info(out, info)
     info["parity"] = json.loads((out / files.PARITY).read_text(encoding="utf-8"))
     return info
-
-
-def machine() -> dict:
-    """The CPU auto measured on, and whether it computes bf16 natively (what decides the fastest target)."""
-    from destila.train.precision import cpu_flags, cpu_has_native_bf16, cpu_name
-
-    return {"cpu": cpu_name(), "cores": os.cpu_count(), "native_bf16": cpu_has_native_bf16(),
-            "amx": "amx_bf16" in cpu_flags(), "platform": platform.platform()}
 
 
 def _build(model, folder: Path, options: ExportOptions) -> dict:

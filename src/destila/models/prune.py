@@ -302,7 +302,7 @@ def _cpu_key() -> str:
 
     import torch
 
-    from destila.train.precision import cpu_name
+    from destila.hardware import cpu_name
 
     return f"{cpu_name() or platform.processor()}|torch {torch.__version__}|threads {torch.get_num_threads()}"
 

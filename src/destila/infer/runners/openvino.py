@@ -33,7 +33,7 @@ def _openvino():
 
 def native_precision() -> str:
     """The precision `openvino` computes in on this CPU: bf16 where it is native, else fp32."""
-    from destila.train.precision import cpu_has_native_bf16
+    from destila.hardware import cpu_has_native_bf16
 
     return "bf16" if cpu_has_native_bf16() else "fp32"
 

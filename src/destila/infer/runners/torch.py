@@ -70,7 +70,7 @@ def native_bf16(device: str = "cpu") -> bool:
 
     if str(device).startswith("cuda"):
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    from destila.train.precision import cpu_has_native_bf16
+    from destila.hardware import cpu_has_native_bf16
 
     return str(device) == "cpu" and cpu_has_native_bf16()
 
