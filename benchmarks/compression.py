@@ -90,10 +90,12 @@ def prepare_plan(bench: Bench, folder: Path, body: dict) -> float:
     if not (folder / PRUNE).exists():
         from destila.models.hub import load_qa_model, load_tokenizer
         from destila.models.prune import PruneSpec, pruned_student
+        from destila.train.batches import training_windows
 
         cfg = bench.config(body, folder)
-        pruned_student(load_qa_model(bench.args.teacher).float(), load_tokenizer(bench.args.teacher),
-                       PruneSpec.from_dict(body["student"]["prune"]), cfg.train, folder=folder)
+        tokenizer = load_tokenizer(bench.args.teacher)
+        pruned_student(load_qa_model(bench.args.teacher).float(), PruneSpec.from_dict(body["student"]["prune"]),
+                       lambda count, seed: training_windows(tokenizer, cfg.train, count, seed), folder=folder)
     return prune_seconds(folder)
 
 

@@ -1,4 +1,5 @@
-"""The package's shape, read from the source: no import cycles, layers import downwards only, no overlong function."""
+"""The package's shape, read from the source: no import cycles, layers import downwards only (the order
+docs/ARCHITECTURE.md states), no overlong function."""
 
 from __future__ import annotations
 
@@ -91,6 +92,68 @@ def test_the_graph_is_read_correctly():
 def test_no_import_cycle():
     cycle = _cycle(import_graph())
     assert cycle is None, " -> ".join(cycle)
+
+
+# The layers of docs/ARCHITECTURE.md, top first. A module imports modules of its own package and of the layers below
+# its own, never a package beside it in its layer nor one above. Packages are `destila.X` (a package or a module).
+LAYERS = [
+    ("__main__",),  # python -m destila
+    ("cli",),  # the verbs
+    ("pipeline",),  # the main job: calls every workflow
+    ("train", "export", "bench", "serve", "hub"),  # the workflows
+    ("card",),  # the model card: written by training and the pipeline, published by hub
+    ("evaluation", "config"),  # the one evaluation path; the typed recipes
+    ("augment", "distill", "infer", "no_answer", "metrics"),  # the components
+    ("models",),
+    ("data",),
+    ("errors", "files", "paths", "hardware", "memory"),  # the base: no destila import
+]
+
+
+def _package(module: str) -> str:
+    return module.split(".")[1] if "." in module else ""
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    """`module -> target` for every import that does not go to a lower layer (or within its own package)."""
+    layer = {package: depth for depth, packages in enumerate(LAYERS) for package in packages}
+    found = []
+    for module, targets in sorted(graph.items()):
+        here = _package(module)
+        for target in sorted(targets):
+            there = _package(target)
+            if here and there != here and layer[there] <= layer[here]:
+                found.append(f"{module} -> {target}")
+    return found
+
+
+def test_every_package_has_a_layer():
+    packages = {_package(module) for module in import_graph()} - {""}
+    placed = [package for packages in LAYERS for package in packages]
+    assert len(placed) == len(set(placed)), "a package in two layers"
+    assert packages == set(placed), f"unplaced: {packages - set(placed)}, gone: {set(placed) - packages}"
+
+
+def test_layers_import_downwards_only():
+    assert upward_imports(import_graph()) == []
+
+
+def test_the_layer_check_finds_an_upward_and_a_sideways_import():
+    graph = {"destila.infer.runners.torch": {"destila.train.precision", "destila.models.hub"},
+             "destila.serve.app": {"destila.bench.measure", "destila.serve.schemas"}}
+    assert upward_imports(graph) == ["destila.infer.runners.torch -> destila.train.precision",
+                                     "destila.serve.app -> destila.bench.measure"]
+
+
+def test_architecture_md_states_the_layers():
+    """docs/ARCHITECTURE.md's layer list names the same packages in the same order."""
+    import re
+
+    text = (PACKAGE.parents[1] / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    block = text.split("<!-- layers -->")[1]
+    stated = [tuple(re.findall(r"`([\w_]+)[/.]?(?:py)?`", line)) for line in block.strip().splitlines()
+              if line.startswith("|") and "`" in line]
+    assert stated == LAYERS
 
 
 def test_inference_never_imports_export_and_parity_never_imports_the_exporter():

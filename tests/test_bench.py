@@ -7,8 +7,8 @@ import struct
 
 from typer.testing import CliRunner
 
-from destila.bench.measure import folder_parameters, model_files_bytes
 from destila.cli import app
+from destila.models.size import folder_parameters, model_files_bytes
 
 
 def _png_size(path) -> tuple[int, int]:

@@ -1,7 +1,7 @@
 """Publish a model folder to the Hugging Face Hub.
 
 `push_folder` creates the repository if needed (HfApi.create_repo), brings the card up to date for it
-(`destila.train.card.publish_card`: usage naming the repository; an exported folder's target, precision and
+(`destila.card.publish_card`: usage naming the repository; an exported folder's target, precision and
 `onnx` / `openvino` / `int8` tags) and uploads the folder (HfApi.upload_folder) without the files that only serve
 a run in progress: checkpoints, the teacher cache, the best-so-far copy, the resume state, hidden and partial
 files. Every kind of model folder is published: trained (safetensors), ONNX and OpenVINO exports.
@@ -105,7 +105,7 @@ def _check_repo_id(repo_id: str) -> None:
 
 
 def _write_publish_card(folder: Path, repo_id: str) -> None:
-    from destila.train.card import publish_card
+    from destila.card import publish_card
 
     card = folder / files.MODEL_CARD
     text = card.read_text(encoding="utf-8") if card.is_file() else f"# {folder.name}\n\nSpanish extractive QA model.\n"

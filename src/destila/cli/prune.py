@@ -50,6 +50,7 @@ def prune_command(
     from destila.config import TrainConfig
     from destila.models.hub import load_qa_model, load_tokenizer
     from destila.models.prune import PruneSpec, pruned_student
+    from destila.train.batches import training_windows
 
     if threads:
         torch.set_num_threads(threads)
@@ -63,7 +64,8 @@ def prune_command(
     tokenizer = load_tokenizer(model)
     teacher = load_qa_model(model).float()
     log = (lambda msg: None) if as_json else (lambda msg: print(msg, file=sys.stderr))
-    student, plan = pruned_student(teacher, tokenizer, spec, train, folder=None, log=log)
+    student, plan = pruned_student(teacher, spec, lambda count, seed: training_windows(tokenizer, train, count, seed),
+                                   log=log)
     out.mkdir(parents=True, exist_ok=True)
     student.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)

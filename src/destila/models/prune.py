@@ -624,30 +624,10 @@ def plan_pruning(model, features: dict, spec: PruneSpec, *,
     return make_plan(model.config, scores, shape, speedup, cost, info)
 
 
-def training_windows(tokenizer, train, count: int, seed: int) -> dict:
-    """Windows (with gold positions) of a seeded sample of the training questions of `train` (a TrainConfig):
-    its data, window settings and held-out articles (`validation_fraction`) as the training run reads them, so
-    that nothing scored here is an article the run holds out, and eval data is never read."""
-    import random
-
-    from destila.data import load_dataset
-    from destila.train.batches import build_train_features, hold_out_articles
-
-    dataset = load_dataset(train.train_data, data_dir=train.data_dir)
-    if train.validation_fraction:
-        dataset, _ = hold_out_articles(dataset, train.validation_fraction, train.seed)
-    examples = [ex for ex in dataset.examples if not ex.augmented]
-    if not examples:
-        raise ConfigError(f"student.prune: the training data {train.train_data!r} holds no questions")
-    order = list(range(len(examples)))
-    random.Random(seed).shuffle(order)
-    chosen = [examples[i] for i in sorted(order[:count])]  # about one window a question; more are sampled below
-    return build_train_features(chosen, tokenizer, train.max_length, train.doc_stride, train.max_query_length).data
-
-
-def pruned_student(teacher, tokenizer, spec: PruneSpec, train, *, folder=None, log=print):
+def pruned_student(teacher, spec: PruneSpec, windows, *, folder=None, log=print):
     """The pruned student of a distillation run: the plan stored in `folder` when it was made for this spec and
-    teacher (a resumed run keeps its shape), else one made now from the training windows and stored there."""
+    teacher (a resumed run keeps its shape), else one made now and stored there. `windows(count, seed)` gives a
+    seeded sample of the run's training windows (with gold positions; `destila.train.batches.training_windows`)."""
     path = Path(folder) / PRUNE_FILE if folder is not None else None
     plan = None
     if path is not None and path.exists():
@@ -658,7 +638,7 @@ def pruned_student(teacher, tokenizer, spec: PruneSpec, train, *, folder=None, l
             log(f"prune: the plan in {path} ({len(plan.layers)} layers, hidden {len(plan.hidden)}, "
                 f"FFN {len(plan.neurons[0])})")
     if plan is None:
-        features = training_windows(tokenizer, train, spec.windows, spec.seed)
+        features = windows(spec.windows, spec.seed)
         plan = plan_pruning(teacher, features, spec, log=log)
         if path is not None:
             plan.save(path.parent)

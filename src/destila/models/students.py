@@ -55,18 +55,17 @@ def check_student_spec(spec) -> None:
         PruneSpec.from_dict(spec["prune"])
 
 
-def build_run_student(teacher, spec: dict, *, tokenizer=None, train=None, log=print):
+def build_run_student(teacher, spec: dict, *, windows=None, folder=None, log=print):
     """The student of a distillation run: `build_student`, or for `{"prune": {...}}` the teacher pruned on the
-    run's training windows (`train`, a TrainConfig), its plan kept in the run's output folder."""
+    run's training windows (`windows(count, seed)`, see `prune.pruned_student`), its plan kept in `folder`."""
     if "prune" not in spec:
         return build_student(teacher, spec)
     from destila.models.prune import PruneSpec, pruned_student
 
     check_student_spec(spec)
-    if tokenizer is None or train is None:
-        raise ConfigError("student.prune: pruning needs the teacher's tokenizer and the training settings")
-    student, _ = pruned_student(teacher, tokenizer, PruneSpec.from_dict(spec["prune"]), train,
-                                folder=train.output_dir, log=log)
+    if windows is None:
+        raise ConfigError("student.prune: pruning needs the run's training windows")
+    student, _ = pruned_student(teacher, PruneSpec.from_dict(spec["prune"]), windows, folder=folder, log=log)
     return student
 
 

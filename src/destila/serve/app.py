@@ -198,7 +198,7 @@ def detect_no_answer(folder: str | os.PathLike) -> bool:
 def model_summary(model: str, folder: str | os.PathLike, backend: str) -> dict:
     """Name, format (the backend that runs it), size, parameters and the metrics/card the folder carries, for
     `GET /v1/model`."""
-    from destila.bench.measure import folder_parameters, model_files_bytes
+    from destila.models.size import folder_parameters, model_files_bytes
 
     path = Path(folder)
     info: dict[str, Any] = {"name": path.name or str(model), "model": str(model)}

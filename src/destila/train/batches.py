@@ -89,6 +89,26 @@ def hold_out_articles(dataset: QADataset, fraction: float, seed: int) -> tuple[Q
             dataclasses.replace(dataset, examples=out, name=name))
 
 
+def training_windows(tokenizer, train, count: int, seed: int) -> dict:
+    """Windows (with gold positions) of a seeded sample of the training questions of `train` (a TrainConfig):
+    its data, window settings and held-out articles (`validation_fraction`) as the training run reads them, so
+    that nothing scored here is an article the run holds out, and eval data is never read."""
+    import random
+
+    from destila.data import load_dataset
+
+    dataset = load_dataset(train.train_data, data_dir=train.data_dir)
+    if train.validation_fraction:
+        dataset, _ = hold_out_articles(dataset, train.validation_fraction, train.seed)
+    examples = [ex for ex in dataset.examples if not ex.augmented]
+    if not examples:
+        raise ConfigError(f"student.prune: the training data {train.train_data!r} holds no questions")
+    order = list(range(len(examples)))
+    random.Random(seed).shuffle(order)
+    chosen = [examples[i] for i in sorted(order[:count])]  # about one window a question; more are sampled below
+    return build_train_features(chosen, tokenizer, train.max_length, train.doc_stride, train.max_query_length).data
+
+
 @dataclass
 class BatchPlan:
     """Which windows make up each global micro-batch of each epoch.

@@ -314,6 +314,7 @@ def _distill_stand_in(cfg: DistillConfig, reals: list[tuple[dict, object]], tiny
     through the real run."""
     from destila.models.hub import load_qa_model, load_tokenizer
     from destila.models.students import build_run_student
+    from destila.train.batches import training_windows
     from destila.train.recipe import distill_stages, train_stages
     from destila.train.teachers import TeacherModel
 
@@ -351,8 +352,9 @@ def _distill_stand_in(cfg: DistillConfig, reals: list[tuple[dict, object]], tiny
                               "timing_length": 32}}
             ok(f"student.prune: scored, timed and cut on the stand-in at 1x (the real run aims at "
                f"{cfg.student['prune'].get('target_speedup', 3.0)}x, timed on this machine)")
-        student = build_run_student(teacher.model, spec, tokenizer=teacher.tokenizer, train=tiny_train,
-                                    log=lambda msg: ok(msg))
+        student = build_run_student(
+            teacher.model, spec, folder=tiny_train.output_dir, log=lambda msg: ok(msg),
+            windows=lambda count, seed: training_windows(teacher.tokenizer, tiny_train, count, seed))
         tokenizer = teacher.tokenizer
     stand_in = dataclasses.replace(
         cfg, teacher=specs[0].model, teachers=specs if cfg.teachers else [], student=spec, train=tiny_train,

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from destila import files, no_answer
+from destila.card import model_card
 from destila.config import DistillConfig, TrainConfig, save_config
 from destila.distill.losses import DistillationLoss
 from destila.distill.terms import TERMS
@@ -42,7 +43,6 @@ from destila.train.batches import (
     hold_out_articles,
     strip_questions,
 )
-from destila.train.card import model_card
 from destila.train.loop import (
     FrozenWeights,
     StepMeter,
@@ -101,6 +101,7 @@ def run_distill(cfg: DistillConfig, *, resume: bool = False, on_step: StepHook |
 
     from destila.models.hub import load_qa_model, load_tokenizer
     from destila.models.students import build_run_student
+    from destila.train.batches import training_windows
 
     if cfg.train.subnet_layers:
         raise ConfigError("train.subnet_layers: sub-network training is for `destila train` (fine-tuning a teacher); "
@@ -115,7 +116,8 @@ def run_distill(cfg: DistillConfig, *, resume: bool = False, on_step: StepHook |
     else:
         tokenizer = teachers[internals].tokenizer
         set_seed(cfg.train.seed)  # the student's random weights
-        student = build_run_student(teachers[internals].model, cfg.student, tokenizer=tokenizer, train=cfg.train)
+        student = build_run_student(teachers[internals].model, cfg.student, folder=cfg.train.output_dir,
+                                    windows=lambda count, seed: training_windows(tokenizer, cfg.train, count, seed))
     return TrainingRun(cfg.train, cfg, distill_stages(cfg), student=student, tokenizer=tokenizer, teachers=teachers,
                        source=cfg.teacher, on_step=on_step).run(resume)
 
