@@ -19,6 +19,7 @@ from destila.config import (
     save_config,
 )
 from destila.distill.loss_config import LossConfig
+from destila.distill.terms import TERMS
 from destila.errors import ConfigError
 from destila.pipeline import PipelineConfig  # registers `kind: pipeline`
 
@@ -103,7 +104,8 @@ def test_unknown_or_missing_kind_fails():
 
 
 def test_dotted_overrides_reach_nested_fields_and_lists():
-    doc = {"kind": "distill", "teacher": "t", "stages": [{"name": "a"}, {"name": "b"}], "train": {}}
+    doc = {"kind": "distill", "teacher": "t", "stages": [{"name": "a"}, {"name": "b"}], "train": {},
+           "loss": {"kd": 1.0}}
     cfg = config_from_dict(doc, ["train.learning_rate=1e-4", "loss.temperature=2", "loss.mask_padding=false",
                                  "stages.1.epochs=3", "student.preset=tinyroberta-es", "train.eval_data=sample"])
     assert cfg.train.learning_rate == 1e-4 and isinstance(cfg.train.learning_rate, float)
@@ -144,8 +146,9 @@ def test_stage_names_are_unique_and_merged_losses_are_validated_early():
     with pytest.raises(ConfigError, match="unique"):
         DistillConfig(teacher="t", stages=[StageConfig(name="a"), StageConfig(name="a")])
     with pytest.raises(ConfigError, match="every weight"):
-        DistillConfig(teacher="t", stages=[StageConfig(loss={"ce": 0, "kd": 0, "hidden": 0, "attention": 0,
-                                                             "embedding": 0})])
+        DistillConfig(teacher="t", stages=[StageConfig(loss=dict.fromkeys(TERMS, 0))])
+    with pytest.raises(ConfigError, match=r"stages\[joint\]\.loss: every weight"):
+        DistillConfig(teacher="t")  # no term is on unless the recipe turns it on
 
 
 def test_loss_mappings_go_through_one_builder_that_names_where_and_the_field():

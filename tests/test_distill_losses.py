@@ -17,11 +17,12 @@ from transformers import (
     XLMRobertaForQuestionAnswering,
 )
 
-from destila.distill import DistillationLoss, LayerMap, LossConfig, QAOutputs, run_qa_model
+from destila.distill import TERMS, DistillationLoss, LayerMap, LossConfig, QAOutputs, run_qa_model
 from destila.distill.capture import capture_attention
 from destila.distill.losses import attention_mse, kd_loss, task_loss, value_relation_kl
 from destila.errors import ConfigError, ModelError
 from destila.models.students import build_student
+from tiny import all_terms
 
 VOCAB = 120
 
@@ -96,7 +97,7 @@ def _terms(loss_fn, student, teacher, batch):
     return loss_fn(run_qa_model(student, batch, **need), t_out, batch)
 
 
-ALL_ON = {"ce": 1.0, "kd": 1.0, "hidden": 1.0, "attention": 1.0, "embedding": 1.0}
+ALL_ON = dict.fromkeys(TERMS, 1.0)
 ATTENTION_VARIANTS = [
     {"attention_kind": "probs", "attention_heads": "per_head"},
     {"attention_kind": "scores", "attention_heads": "per_head"},
@@ -258,13 +259,13 @@ def test_layer_map_from_list_and_validation():
 def test_loss_rejects_a_layer_map_outside_the_models(student, teacher):
     with pytest.raises(ConfigError, match="teacher layer 7"):
         DistillationLoss(
-            LossConfig(layer_map=[2, 7], attention_heads="mean"),
+            all_terms(layer_map=[2, 7], attention_heads="mean"),
             student_config=student.config,
             teacher_config=teacher.config,
         )
     with pytest.raises(ConfigError, match="multiple"):
         DistillationLoss(
-            LossConfig(attention_heads="mean"),
+            all_terms(attention_heads="mean"),
             student_config=_bert(3, 16, 2, 0).config,
             teacher_config=teacher.config,
         )
@@ -291,7 +292,6 @@ def test_loss_rejects_a_layer_map_outside_the_models(student, teacher):
         ({"attention_dropout_maps": True, "attention_kind": "scores"}, "loss.attention_dropout_maps"),
         ({"attention_dropout_maps": True, "attention_heads": "relations"}, "loss.attention_dropout_maps"),
         ({"relation_heads": 0}, "loss.relation_heads"),
-        ({"ce": 0, "kd": 0, "hidden": 0, "attention": 0, "embedding": 0}, "every weight"),
     ],
 )
 def test_loss_config_validation_names_the_field(kwargs, field):
@@ -309,6 +309,7 @@ def test_loss_config_from_dict_and_presets():
     assert not paper.mask_padding and paper.kd_kind == "kl" and paper.attention_kind == "probs"
     assert paper.kd_reduction == "sum" and paper.attention_dropout_maps
     default = LossConfig()
+    assert default.active() == []  # every term is off until a recipe turns it on
     assert default.kd_reduction == "mean" and not default.attention_dropout_maps and default.mask_padding
     stage1, stage2 = LossConfig.tinybert_intermediate(), LossConfig.tinybert_prediction()
     assert stage1.ce == stage1.kd == 0 and stage1.attention_kind == "scores"
@@ -317,7 +318,7 @@ def test_loss_config_from_dict_and_presets():
 
 def test_needs_follow_the_config(student, teacher):
     def needs(**kw):
-        cfg = LossConfig(**{"attention_heads": "mean", **kw})
+        cfg = all_terms(**{"attention_heads": "mean", **kw})
         return DistillationLoss(cfg, student_config=student.config, teacher_config=teacher.config).needs()
 
     off = {"hidden": False, "attentions": False, "dropped_attentions": False, "scores": False, "values": False}
@@ -331,25 +332,25 @@ def test_needs_follow_the_config(student, teacher):
 def test_projection_none_needs_equal_widths(student, teacher, clone):
     with pytest.raises(ConfigError, match="loss.projection.*equal widths"):
         DistillationLoss(
-            LossConfig(projection="none", attention_heads="mean"),
+            all_terms(projection="none", attention_heads="mean"),
             student_config=student.config,
             teacher_config=teacher.config,
         )
     # no hidden or embedding term: no projection needed, so no error
     DistillationLoss(
-        LossConfig(projection="none", attention_heads="mean", hidden=0, embedding=0),
+        all_terms(projection="none", attention_heads="mean", hidden=0, embedding=0),
         student_config=student.config,
         teacher_config=teacher.config,
     )
     loss_fn = DistillationLoss(
-        LossConfig(projection="none"), student_config=clone.config, teacher_config=teacher.config
+        all_terms(projection="none"), student_config=clone.config, teacher_config=teacher.config
     )
     assert loss_fn.projection_parameters() == []
 
 
 def test_missing_outputs_are_reported(student, teacher):
     loss_fn = DistillationLoss(
-        LossConfig(attention_heads="mean"), student_config=student.config, teacher_config=teacher.config
+        all_terms(attention_heads="mean"), student_config=student.config, teacher_config=teacher.config
     )
     batch = _batch()
     with pytest.raises(ModelError, match="needs"):
@@ -368,8 +369,8 @@ def test_every_term_is_zero_when_the_student_is_the_teacher(clone, teacher, vari
         for p in loss_fn.projection_parameters():
             p.copy_(torch.eye(32) if p.dim() == 2 else torch.zeros(32))
     terms = _terms(loss_fn, clone, teacher, _batch())
-    assert set(terms) == {"ce", "kd", "hidden", "attention", "embedding", "loss"}
-    for name in ("kd", "hidden", "attention", "embedding"):
+    assert set(terms) == {*TERMS, "loss"}
+    for name in (name for name, term in TERMS.items() if term.reads_teacher):
         assert terms[name].abs().item() < 1e-6, (name, terms[name].item())
     assert terms["ce"].item() > 0  # labels differ from what a random model predicts
     torch.testing.assert_close(terms["loss"], terms["ce"], atol=1e-5, rtol=0)
@@ -381,9 +382,9 @@ def test_every_term_is_positive_for_a_different_student(student, teacher, varian
     cfg = LossConfig(**ALL_ON, **variant, projection=projection)
     loss_fn = DistillationLoss(cfg, student_config=student.config, teacher_config=teacher.config)
     terms = _terms(loss_fn, student, teacher, _batch())
-    for name in ("ce", "kd", "hidden", "attention", "embedding"):
+    for name in TERMS:
         assert torch.isfinite(terms[name]) and terms[name].item() > 0, name
-    weighted = sum(getattr(cfg, n) * terms[n] for n in ("ce", "kd", "hidden", "attention", "embedding"))
+    weighted = sum(getattr(cfg, n) * terms[n] for n in TERMS)
     torch.testing.assert_close(terms["loss"], weighted)
 
 
@@ -391,23 +392,23 @@ def test_per_head_attention_positive_for_a_same_heads_student(teacher):
     other = _bert(2, 16, 4, seed=7)
     for kind in ("probs", "scores"):
         loss_fn = DistillationLoss(
-            LossConfig(attention_kind=kind), student_config=other.config, teacher_config=teacher.config
+            all_terms(attention_kind=kind), student_config=other.config, teacher_config=teacher.config
         )
         assert _terms(loss_fn, other, teacher, _batch())["attention"].item() > 0
 
 
 def test_unequal_head_counts(student, teacher):
     with pytest.raises(ConfigError, match="per_head.*equal head counts"):
-        DistillationLoss(LossConfig(), student_config=student.config, teacher_config=teacher.config)
+        DistillationLoss(all_terms(), student_config=student.config, teacher_config=teacher.config)
     for heads in ("mean", "relations"):
         loss_fn = DistillationLoss(
-            LossConfig(attention_heads=heads), student_config=student.config, teacher_config=teacher.config
+            all_terms(attention_heads=heads), student_config=student.config, teacher_config=teacher.config
         )
         value = _terms(loss_fn, student, teacher, _batch())["attention"]
         assert torch.isfinite(value) and value.item() > 0
     with pytest.raises(ConfigError, match="relation_heads"):
         DistillationLoss(
-            LossConfig(attention_heads="relations", relation_heads=3),
+            all_terms(attention_heads="relations", relation_heads=3),
             student_config=student.config,
             teacher_config=teacher.config,
         )
@@ -565,7 +566,7 @@ def test_task_loss_equals_the_models_own_loss(student):
 
 
 def test_task_loss_is_skipped_without_labels(student, teacher):
-    cfg = LossConfig(attention_heads="mean")
+    cfg = all_terms(attention_heads="mean")
     loss_fn = DistillationLoss(cfg, student_config=student.config, teacher_config=teacher.config)
     batch = _batch()
     del batch["start_positions"], batch["end_positions"]
@@ -677,6 +678,6 @@ def test_recording_only_mapped_layers(student, teacher):
         with pytest.raises(ModelError, match=r"mapped layer\(s\) \[2, 4\]"):
             loss_fn(run_qa_model(student, batch, **loss_fn.needs()), wrong, batch)
     no_attention = DistillationLoss(
-        LossConfig(attention=0), student_config=student.config, teacher_config=teacher.config
+        all_terms(attention=0), student_config=student.config, teacher_config=teacher.config
     )
     assert "layers" not in no_attention.forward_kwargs("teacher")

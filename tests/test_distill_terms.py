@@ -15,6 +15,7 @@ from transformers import BertConfig, BertForQuestionAnswering
 from destila.distill import TERMS, DistillationLoss, LossConfig, run_qa_model
 from destila.distill.terms import CAPTURES
 from destila.errors import ConfigError
+from tiny import all_terms
 
 ROOT = Path(__file__).resolve().parents[1]
 VOCAB = 60
@@ -40,12 +41,13 @@ def _batch(seed=0):
 def test_loss_config_has_one_weight_per_registered_term():
     names = [f.name for f in dataclasses.fields(LossConfig)]
     assert names[: len(TERMS)] == list(TERMS)
-    assert list(TERMS) == ["ce", "kd", "embedding", "hidden", "attention"]
+    assert all(getattr(LossConfig(), name) == 0.0 for name in TERMS)  # off unless a recipe turns it on
     for name in TERMS:
         with pytest.raises(ConfigError, match=f"loss.{name}"):
             LossConfig(**{name: -1.0})
-    with pytest.raises(ConfigError, match="every weight"):
-        LossConfig(**dict.fromkeys(TERMS, 0.0))
+    nothing = LossConfig(**dict.fromkeys(TERMS, 0.0))
+    with pytest.raises(ConfigError, match=r"^loss: every weight .* is zero"):
+        nothing.check_active()
 
 
 def test_the_docs_table_lists_every_term():
@@ -78,7 +80,7 @@ def test_what_the_loss_records_follows_from_its_terms(weights, variant, needs, i
 
 def test_a_24_layer_teacher_records_only_its_6_mapped_layers(monkeypatch):
     teacher, student = _bert(24, 8, 2, seed=0), _bert(6, 8, 2, seed=1)
-    cfg = LossConfig(attention_heads="per_head", layer_map="uniform")
+    cfg = all_terms(attention_heads="per_head", layer_map="uniform")
     loss_fn = DistillationLoss(cfg, student_config=student.config, teacher_config=teacher.config)
     batch = _batch()
     fused = []
@@ -113,7 +115,7 @@ def test_a_24_layer_teacher_records_only_its_6_mapped_layers(monkeypatch):
 
 def test_unmapped_student_layers_stay_eager_with_gradients():
     teacher, student = _bert(8, 8, 2, seed=0), _bert(4, 8, 2, seed=1)
-    cfg = LossConfig(ce=0, kd=0, embedding=0, hidden=0, layer_map=[[2, 4], [4, 8]])
+    cfg = LossConfig(attention=1.0, layer_map=[[2, 4], [4, 8]])
     loss_fn = DistillationLoss(cfg, student_config=student.config, teacher_config=teacher.config)
     assert loss_fn.forward_kwargs("student")["layers"] == (2, 4)
     batch = _batch(1)

@@ -18,6 +18,7 @@ from destila.errors import ConfigError, ModelError
 from destila.train.card import USAGE_BEGIN, publish_card, split_card
 from destila.train.recipe import run_train
 from hub_stand_in import TOKEN, hub_env, run_push
+from tiny import all_terms
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +75,7 @@ def test_distilled_card_names_the_teacher_and_the_hub_data(trained):
     train = TrainConfig(train_data="squad-es-v1.1:dev-small@train", eval_data="squad-es-v1.1:dev-small@eval",
                         output_dir="runs/x/student")
     cfg = DistillConfig(teacher="offline:multilingual-e5-small", student={"layers": [1]}, stages=[StageConfig()],
-                        train=train)
+                        loss=all_terms(), train=train)
     official = {"exact_match": 41.5, "f1": 55.25}
     meta = card_metadata("distill", cfg, {"eval": {"official": official, "es": official}}, cfg.teacher)
     assert meta["base_model"] == "intfloat/multilingual-e5-small" and meta["base_model_relation"] == "finetune"
@@ -207,7 +208,7 @@ def test_cards_name_a_local_teacher_by_what_it_is(trained):
     assert str(trained) not in described and "2 layers" in described and "`sample`" in described
     assert describe_model("PlanTL-GOB-ES/roberta-base-bne") == "`PlanTL-GOB-ES/roberta-base-bne`"
     cfg = DistillConfig(teacher=str(trained), student={"layers": [1]}, stages=[StageConfig()],
-                        train=TrainConfig(train_data="sample", output_dir="runs/x/student"))
+                        loss=all_terms(), train=TrainConfig(train_data="sample", output_dir="runs/x/student"))
     config = type("C", (), {"num_hidden_layers": 1, "hidden_size": 32, "num_attention_heads": 2,
                             "intermediate_size": 37})()
     card = model_card(kind="distill", cfg=cfg, stages=[], metrics={}, student_config=config, source=str(trained))
@@ -217,7 +218,7 @@ def test_cards_name_a_local_teacher_by_what_it_is(trained):
     cfg = DistillConfig(teachers=[{"model": str(trained), "weight": 3, "internals": True},
                                   {"model": "PlanTL-GOB-ES/roberta-base-bne-sqac", "weight": 1}],
                         student={"layers": [1]}, stages=[StageConfig()],
-                        loss={"hidden": 1.0, "attention": 0, "embedding": 0},
+                        loss={"ce": 1.0, "kd": 1.0, "hidden": 1.0},
                         train=TrainConfig(train_data="sample", output_dir="runs/x/student"))
     card = model_card(kind="distill", cfg=cfg, stages=[], metrics={}, student_config=config, source=str(trained))
     head = card.split("## Use")[0]

@@ -13,7 +13,7 @@ from destila.train.recipe import run_distill
 from test_train_loop import STUDENT, qa_file, teacher_dir, train_cfg, train_losses  # noqa: F401 (fixtures)
 from tiny_tokenizers import build_bpe_tokenizer
 
-LOGITS_ONLY = {"hidden": 0.0, "attention": 0.0, "embedding": 0.0}
+LOGITS_ONLY = {"ce": 1.0, "kd": 1.0}
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,7 @@ def test_teachers_parse_and_their_weights_sum_to_one():
     cfg = DistillConfig(teachers=[{"model": "a", "weight": 0.6}, {"model": "b", "weight": "0.2"}], loss=LOGITS_ONLY)
     assert cfg.teacher == "a"
     assert [round(t.weight, 6) for t in cfg.teacher_list()] == [0.75, 0.25]
-    single = DistillConfig(teacher="a")
+    single = DistillConfig(teacher="a", loss=LOGITS_ONLY)
     assert [(t.model, t.weight, t.internals) for t in single.teacher_list()] == [("a", 1.0, True)]
 
 
@@ -66,7 +66,7 @@ def test_bad_teachers_are_refused_by_name(body, match):
 
 def test_the_internals_teachers_layer_map_is_the_stages():
     cfg = DistillConfig(teachers=[{"model": "a"}, {"model": "b", "internals": True, "layer_map": [1, 2]}],
-                        student={"layers": [1, 2]}, loss={"hidden": 1.0, "attention": 0.0})
+                        student={"layers": [1, 2]}, loss={"ce": 1.0, "kd": 1.0, "embedding": 1.0, "hidden": 1.0})
     assert cfg.internals_teacher() == 1
     assert cfg.stage_loss(cfg.stages[0]).layer_map == [1, 2]
 
@@ -90,7 +90,7 @@ def test_cached_and_live_teachers_mix_as_live_ones(teacher_dir, bpe_teacher_dir,
     carried distributions (cached after the first epoch) against both live every step."""
     teachers = [{"model": str(teacher_dir), "weight": 0.7, "internals": True},
                 {"model": str(bpe_teacher_dir), "weight": 0.3}]
-    loss = {"hidden": 1.0, "attention": 0.0, "embedding": 0.0}
+    loss = {"ce": 1.0, "kd": 1.0, "hidden": 1.0}
     cached = run_distill(recipe(qa_file, tmp_path / "cached", teachers, loss=loss, cache=True, max_steps=18))
     live = run_distill(recipe(qa_file, tmp_path / "live", teachers, loss=loss, cache=False, max_steps=18))
     la, lb = train_losses(cached), train_losses(live)

@@ -18,9 +18,10 @@ import yaml
 from safetensors.torch import load_file
 
 from destila.config import DistillConfig, StageConfig, TrainConfig, config_to_dict
+from destila.distill import TERMS
 from destila.errors import ConfigError
 from destila.train.recipe import run_distill, run_train
-from tiny import SPANISH_TEXT, build_wordpiece_tokenizer
+from tiny import SPANISH_TEXT, all_terms, build_wordpiece_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
 QUESTIONS = [
@@ -76,8 +77,10 @@ def train_cfg(qa_file: Path, out: Path, **overrides) -> TrainConfig:
 
 
 def distill_cfg(teacher_dir, qa_file, out, student=STUDENT, stages=None, cache=True, **overrides) -> DistillConfig:
+    """Every loss term on (stages may turn some off)."""
     return DistillConfig(teacher=str(teacher_dir), student=student, stages=stages or [StageConfig()],
-                         cache_teacher_logits=cache, train=train_cfg(qa_file, out, **overrides))
+                         loss=dict.fromkeys(TERMS, 1.0), cache_teacher_logits=cache,
+                         train=train_cfg(qa_file, out, **overrides))
 
 
 def read_log(out: Path) -> list[dict]:
@@ -98,8 +101,7 @@ def test_distillation_loss_decreases_and_every_term_is_logged(teacher_dir, qa_fi
                                   max_steps=12))
     records = [r for r in read_log(out) if r["type"] == "train"]
     assert [r["step"] for r in records] == list(range(1, 13))
-    for key in ("loss", "ce", "kd", "hidden", "attention", "embedding", "lr", "tokens_per_s", "examples_per_s",
-                "rss_mb"):
+    for key in ("loss", *TERMS, "lr", "tokens_per_s", "examples_per_s", "rss_mb"):
         assert all(key in r for r in records), key
     losses = [r["loss"] for r in records]
     assert sum(losses[-3:]) / 3 < 0.97 * sum(losses[:3]) / 3, losses
@@ -140,7 +142,7 @@ def test_gradient_accumulation_matches_one_big_batch(teacher_dir, qa_file, tmp_p
 def test_projections_get_gradients_and_stay_out_of_the_saved_student(teacher_dir, qa_file, tmp_path):
     from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
-    from destila.distill.losses import DistillationLoss, LossConfig
+    from destila.distill.losses import DistillationLoss
     from destila.infer.predictor import Predictor
     from destila.models.hub import load_qa_model, load_tokenizer
     from destila.models.students import build_student
@@ -151,7 +153,7 @@ def test_projections_get_gradients_and_stay_out_of_the_saved_student(teacher_dir
     teacher = load_qa_model(teacher_dir)
     tokenizer = load_tokenizer(teacher_dir)
     student = build_student(teacher, STUDENT)
-    loss_fn = DistillationLoss(LossConfig(), student_config=student.config, teacher_config=teacher.config)
+    loss_fn = DistillationLoss(all_terms(), student_config=student.config, teacher_config=teacher.config)
     module = TrainModule(student, loss_fn)
     frozen = FrozenTeacher(teacher, "cpu")
     from destila.data import load_dataset
@@ -263,7 +265,7 @@ def test_cached_teacher_logits_give_the_same_loss_as_the_live_teacher(teacher_di
     teacher = load_qa_model(teacher_dir)
     tokenizer = load_tokenizer(teacher_dir)
     student = build_student(teacher, STUDENT)
-    loss_fn = DistillationLoss(LossConfig(hidden=0.0, attention=0.0, embedding=0.0), student_config=student.config,
+    loss_fn = DistillationLoss(LossConfig(ce=1.0, kd=1.0), student_config=student.config,
                                teacher_config=teacher.config)
     assert not any(loss_fn.needs().values())
     features = build_train_features(load_dataset(str(qa_file)).examples, tokenizer, 64, 32, 16)

@@ -91,3 +91,11 @@ def build_tiny_bert_qa(
     model = BertForQuestionAnswering(config).eval()
     model.save_pretrained(out_dir, safe_serialization=True)
     return model, tokenizer
+
+
+def all_terms(**options):
+    """A LossConfig with every registered loss term on at weight 1 (a term is off unless a recipe turns it on);
+    `options` set the other fields or turn terms off again."""
+    from destila.distill import TERMS, LossConfig
+
+    return LossConfig(**{**dict.fromkeys(TERMS, 1.0), **options})

@@ -123,7 +123,9 @@ def _stage_table(stages: list[dict]) -> list[str]:
             desc = "cross-entropy on gold start/end (1.0)"
         else:
             c = dataclasses.asdict(loss) if dataclasses.is_dataclass(loss) else dict(loss)
-            active = [f"{w} ({c[w]:g})" for w in ("ce", "kd", "hidden", "attention", "embedding") if c.get(w)]
+            from destila.distill.terms import TERMS
+
+            active = [f"{w} ({c[w]:g})" for w in TERMS if c.get(w)]
             desc = ", ".join(active) + (
                 f"; T={c.get('temperature')}, kd={c.get('kd_kind')}, attention={c.get('attention_kind')}/"
                 f"{c.get('attention_heads')}, projection={c.get('projection')}, layer map={c.get('layer_map')}, "

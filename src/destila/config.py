@@ -319,6 +319,7 @@ class DistillConfig:
             raise ConfigError(f"stages: names must be unique, got {names}")
         self.stages = stages
         for stage in self.stages:  # validate each stage's merged loss now, not hours into a run
+            self.stage_loss(stage).check_active(f"stages[{stage.name}].loss")
             self._check_internals(stage, self.stage_loss(stage))
 
     def _check_teachers(self) -> None:

@@ -23,16 +23,18 @@ PROJECTIONS = ("shared", "per_layer", "none")
 
 _TermWeights = dataclasses.make_dataclass(
     "_TermWeights",
-    [(name, float, dataclasses.field(default=term.default_weight)) for name, term in TERMS.items()],
-    namespace={"__module__": __name__, "__doc__": "One weight per loss term; a term is on when its weight is > 0."},
+    [(name, float, dataclasses.field(default=0.0)) for name in TERMS],
+    namespace={"__module__": __name__, "__doc__": "One weight per loss term; a term is on when its weight is > 0, "
+               "and off (0) unless a recipe turns it on."},
 )
 
 
 @dataclass
 class LossConfig(_TermWeights):
-    """Loss weights (one per registered term) and options of one distillation stage. The defaults are the paper's
-    recipe with destila's choices where they differ from the authors' code: padding masked, the start and end KD
-    terms averaged, attention compared before dropout (`LossConfig.paper()` has the authors' own)."""
+    """Loss weights (one per registered term) and options of one distillation stage. Every term is off (weight 0)
+    until a recipe turns it on, so that a new term changes no recipe. The options' defaults are destila's choices
+    where they differ from the authors' code: padding masked, the start and end KD terms averaged, attention
+    compared before dropout (`LossConfig.paper()` has the authors' own)."""
 
     temperature: float = 1.0
     """Softmax temperature of the prediction-layer loss."""
@@ -64,8 +66,6 @@ class LossConfig(_TermWeights):
             if not _is_number(value) or value < 0:
                 raise ConfigError(f"loss.{name}: expected a finite weight >= 0, got {value!r}")
             setattr(self, name, float(value))
-        if not any(getattr(self, name) > 0 for name in TERMS):
-            raise ConfigError(f"loss: every weight ({', '.join(TERMS)}) is zero; nothing to train")
         if not _is_number(self.temperature) or self.temperature <= 0:
             raise ConfigError(f"loss.temperature: expected a number > 0, got {self.temperature!r}")
         self.temperature = float(self.temperature)
@@ -124,23 +124,34 @@ class LossConfig(_TermWeights):
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def active(self) -> list[str]:
+        """The terms this loss turns on (weight > 0), in registration order."""
+        return [name for name in TERMS if getattr(self, name) > 0]
+
+    def check_active(self, where: str = "loss") -> None:
+        """A ConfigError naming `where` when no term is on: a stage must train something."""
+        if not self.active():
+            raise ConfigError(f"{where}: every weight ({', '.join(TERMS)}) is zero, and a term is off unless the "
+                              "recipe sets its weight; nothing to train")
+
     @classmethod
     def paper(cls, **overrides) -> LossConfig:
         """SpanishTinyRoBERTa's code: one stage, all weights 1, KL at T=1 × T² summed over start and end, the
         student's attention probabilities after dropout, shared projection, uniform map, no padding mask."""
-        base = {"kd_reduction": "sum", "attention_dropout_maps": True, "mask_padding": False}
+        base = {**dict.fromkeys(TERMS, 1.0), "kd_reduction": "sum", "attention_dropout_maps": True,
+                "mask_padding": False}
         return cls(**{**base, **overrides})
 
     @classmethod
     def tinybert_intermediate(cls, **overrides) -> LossConfig:
         """TinyBERT stage 1: embedding, hidden and attention (pre-softmax scores) losses only."""
-        base = {"ce": 0.0, "kd": 0.0, "attention_kind": "scores", "projection": "shared"}
+        base = {"embedding": 1.0, "hidden": 1.0, "attention": 1.0, "attention_kind": "scores", "projection": "shared"}
         return cls(**{**base, **overrides})
 
     @classmethod
     def tinybert_prediction(cls, **overrides) -> LossConfig:
         """TinyBERT stage 2: prediction-layer soft cross-entropy only."""
-        base = {"ce": 0.0, "kd": 1.0, "hidden": 0.0, "attention": 0.0, "embedding": 0.0, "kd_kind": "soft_ce"}
+        base = {"kd": 1.0, "kd_kind": "soft_ce"}
         return cls(**{**base, **overrides})
 
 

@@ -30,7 +30,7 @@ from destila.errors import ConfigError, ModelError
 class DistillationLoss(nn.Module):
     """Weighted sum of the active terms (weight > 0); holds the projections from student width to teacher width.
 
-    >>> loss_fn = DistillationLoss(LossConfig(), student_config=student.config, teacher_config=teacher.config)
+    >>> loss_fn = DistillationLoss(LossConfig.paper(), student_config=student.config, teacher_config=teacher.config)
     >>> with torch.no_grad():
     ...     t_out = run_qa_model(teacher, batch, **loss_fn.forward_kwargs("teacher"))
     >>> terms = loss_fn(run_qa_model(student, batch, **loss_fn.forward_kwargs("student")), t_out, batch)
@@ -41,7 +41,8 @@ class DistillationLoss(nn.Module):
         super().__init__()
         self.config = config
         student, teacher = ModelShape.of(student_config), ModelShape.of(teacher_config)
-        active = {name: term for name, term in TERMS.items() if getattr(config, name) > 0}
+        config.check_active()
+        active = {name: TERMS[name] for name in config.active()}
         self.layer_map = None
         if any(term.uses_layer_map for term in active.values()):
             self.layer_map = LayerMap.resolve(config.layer_map, student.layers, teacher.layers)

@@ -1,11 +1,12 @@
 """The terms of the distillation loss, one class each, registered by their weight's name.
 
-A term says which `LossConfig` weight switches it on (`name`), what it reads from the two forward passes (`needs`:
-hidden states, attention probabilities before or after attention dropout, pre-softmax scores or values; attention
-internals only for the layers in `layers`) and how it is computed (`compute`, from the plain functions in
-`destila.distill.functional`). Everything else follows from `TERMS`: LossConfig's weight fields and their validation,
-`DistillationLoss.needs()` and `forward_kwargs()`, the projections, the dry run's list of active terms, and the
-table in docs/distillation.md (a test checks that it lists every term with its `definition` and `normalisation`).
+A term says which `LossConfig` weight switches it on (`name`; every weight is 0, the term off, unless a recipe turns
+it on), what it reads from the two forward passes (`needs`: hidden states, attention probabilities before or after
+attention dropout, pre-softmax scores or values; attention internals only for the layers in `layers`) and how it is
+computed (`compute`, from the plain functions in `destila.distill.functional`). Everything else follows from
+`TERMS`: LossConfig's weight fields and their validation, `DistillationLoss.needs()` and `forward_kwargs()`, the
+projections, the dry run's list of active terms, the model card's list, and the table in docs/distillation.md (a
+test checks that it lists every term with its `definition` and `normalisation`).
 
 To add a term, write one class here with `@register`. Registration order is the order terms are computed, summed
 and logged.
@@ -74,7 +75,6 @@ class LossTerm:
     """What it computes (markdown, one line: the docs table's second column)."""
     normalisation: ClassVar[str]
     """How it is averaged and summed (markdown, one line: the docs table's third column)."""
-    default_weight: ClassVar[float] = 1.0
     reads_teacher: ClassVar[bool] = True
     """False for a term computed from the student alone (the task loss): a stage of such terms runs no teacher."""
     reads_internals: ClassVar[bool] = False
