@@ -176,3 +176,22 @@ def test_no_function_is_longer_than_a_screen():
                 if lines > MAX_FUNCTION_LINES:
                     too_long.append(f"{path.relative_to(PACKAGE)}:{node.lineno} {node.name} ({lines} lines)")
     assert not too_long, too_long
+
+
+def test_the_training_run_declares_its_state_in_init():
+    """Every attribute a class of train/recipe.py sets is declared in its `__init__`, so the class reads as its
+    state."""
+    tree = ast.parse((PACKAGE / "train" / "recipe.py").read_text(encoding="utf-8"))
+    late = []
+    for cls in (node for node in tree.body if isinstance(node, ast.ClassDef)):
+        methods = [f for f in cls.body if isinstance(f, ast.FunctionDef)]
+        declared = {n.attr for f in methods if f.name == "__init__" for n in ast.walk(f) if _sets_self(n)}
+        late += [f"{cls.name}.{n.attr} ({f.name})" for f in methods if f.name != "__init__"
+                 for n in ast.walk(f) if _sets_self(n) and n.attr not in declared]
+    assert not late, late
+
+
+def _sets_self(node) -> bool:
+    return (isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store) and isinstance(node.value, ast.Name)
+            and node.value.id == "self")
+

@@ -1,7 +1,10 @@
 """A training run, read top to bottom: `destila train` (fine-tune a QA model) and `destila distill` share it.
 
-    run = TrainingRun(cfg, recipe, stages, student=..., tokenizer=..., teacher=..., source=...)
+    run = TrainingRun(cfg, recipe, stages, student=..., tokenizer=..., teachers=..., source=...)
     run.run(resume)  =  setup  ->  for each stage: train it (step, log, evaluate-and-select, checkpoint)  ->  finish
+
+What differs between fine-tuning and distillation (the stage's loss, what it reads from the teachers, which
+windows are padded, what the folder is recorded as) is the run's `kind`: a `FineTune` or a `Distill`.
 
 `run_train` and `run_distill` build the models and the stage list and hand them to a `TrainingRun`. Each stage is
 one optimiser and schedule over the same training windows. The run's record (evaluations, best, last, steps done)
@@ -173,6 +176,107 @@ class StageRun:
     trained: list = field(default_factory=list)  # the parameters the optimiser updates (clipped together)
 
 
+class FineTune:
+    """Fine-tuning a QA model (`destila train`): cross-entropy on the gold spans (and the sub-network's terms when
+    `train.subnet_layers` is set); no teacher."""
+
+    name = "train"  # what the folder's card calls the run
+
+    def __init__(self, recipe: TrainConfig):
+        self.recipe = recipe
+
+    def augment(self):
+        """The recipe's teacher-labelled copies: none without a teacher."""
+        return None
+
+    def stage_loss(self, run: TrainingRun, stage: Stage, previous: DistillationLoss | None) -> None:
+        """No distillation loss: the task loss is the model's own."""
+        return None
+
+    def sub_network(self, cfg: TrainConfig) -> SubNetwork | None:
+        return SubNetwork.from_config(cfg)
+
+    def stage_teachers(self, run: TrainingRun, loss_fn: DistillationLoss | None) -> None:
+        return None
+
+    def masks_padding(self, stage: Stage) -> bool:
+        """Cross-entropy reads the gold positions only: padding never counts."""
+        return True
+
+
+class Distill:
+    """Distilling frozen teachers into the student (`destila distill`): each stage's `DistillationLoss` (its
+    projections carried from the stage before), the teachers' outputs from a cache or a live forward."""
+
+    name = "distill"
+
+    def __init__(self, recipe: DistillConfig):
+        self.recipe = recipe
+
+    def augment(self):
+        return self.recipe.augment
+
+    def stage_loss(self, run: TrainingRun, stage: Stage, previous: DistillationLoss | None) -> DistillationLoss:
+        self._check_internals(run, stage)
+        teacher = run.teachers[run.internals].frozen
+        loss_fn = DistillationLoss(stage.loss, student_config=run.student.config,
+                                   teacher_config=teacher.model.config)
+        carry_projections(previous, loss_fn)
+        return loss_fn
+
+    def sub_network(self, cfg: TrainConfig) -> None:
+        return None  # recipes refuse train.subnet_layers for distillation
+
+    def masks_padding(self, stage: Stage) -> bool:
+        return stage.loss.mask_padding
+
+    def _check_internals(self, run: TrainingRun, stage: Stage) -> None:
+        """Hidden, attention and embedding terms compare positions: their teacher must share the student's
+        tokenizer."""
+        reading = [name for name, term in TERMS.items() if term.reads_internals and getattr(stage.loss, name) > 0]
+        teacher = run.teachers[run.internals]
+        if reading and teacher.windows is not None:
+            raise ConfigError(
+                f"stages[{stage.name}].loss: {', '.join(reading)} compare the student's and teacher "
+                f"{teacher.spec.name}'s states token by token, which needs one tokenizer, and that teacher's differs "
+                "from the student's; "
+                "set those weights to 0 (the start/end distributions are carried across tokenizers) or read a "
+                "teacher with the student's tokenizer (`internals: true`)")
+
+    def stage_teachers(self, run: TrainingRun, loss_fn: DistillationLoss) -> StageTeachers | None:
+        """What the stage reads from the teachers (None: no term reads a teacher); with KD, every teacher, each
+        from a logits cache when it gives nothing but logits (and caching is on)."""
+        if not loss_fn.needs_teacher():
+            return None
+        caches = [None] * len(run.teachers)
+        if loss_fn.config.kd > 0:
+            caches = [self._teacher_cache(run, loss_fn, i) for i in range(len(run.teachers))]
+        autocast = run.accelerator.autocast if run.cfg.teacher_autocast else nullcontext
+        return StageTeachers(run.teachers, run.internals, loss_fn, caches, autocast)
+
+    def _teacher_cache(self, run: TrainingRun, loss_fn: DistillationLoss, index: int) -> TeacherLogitsCache | None:
+        """A logits cache of teacher `index` when the stage needs nothing from it but its logits (and caching is
+        on)."""
+        if not self.recipe.cache_teacher_logits:
+            return None
+        if index == run.internals and loss_fn.needs_internals():
+            return None
+        accelerator, cfg, teacher = run.accelerator, run.cfg, run.teachers[index]
+        key = None
+        if run.main:
+            name = run.source if index == 0 else f"{teacher.spec.name}#{index}"
+            key = cache_key(name, teacher.model.config.to_dict(), teacher.input_ids(run.features), cfg.max_length)
+        key = _broadcast_str(accelerator, key)
+        folder = run.out / files.TEACHER_CACHE / key
+        cache = None
+        if run.main:
+            cache = TeacherLogitsCache(folder, len(run.features), cfg.max_length, create=True)
+        accelerator.wait_for_everyone()
+        if cache is None:
+            cache = TeacherLogitsCache(folder, len(run.features), cfg.max_length, create=False)
+        return cache
+
+
 class TrainingRun:
     """Runs `stages` in order on `student` and writes the output folder. Models are passed in built."""
 
@@ -180,10 +284,31 @@ class TrainingRun:
                  student: nn.Module, tokenizer, teachers: list[TeacherModel] | None, source: str,
                  on_step: StepHook | None = None):
         self.cfg, self.recipe, self.stages = cfg, recipe, stages
+        self.kind: FineTune | Distill = Distill(recipe) if isinstance(recipe, DistillConfig) else FineTune(recipe)
         self.student, self.tokenizer, self.teacher_models, self.source = student, tokenizer, teachers or [], source
         self.on_step = on_step
         self.out = Path(cfg.output_dir).expanduser()
         self.position = (0, "", 0)  # (stage index, stage, step) of the step running, for warnings
+        # setup: the accelerator, then the data (_load_data), the log and checkpoint (_open_run), the models
+        self.accelerator = None
+        self.main = True  # whether this is the main process
+        self.train_summary: dict = {}  # the training data as read: name, questions, unanswerable, duplicates
+        self.no_answer_set = None  # the questions the no-answer threshold is chosen on (data with unanswerables)
+        self.examples: list = []  # the training questions, augmented copies included
+        self.features: TrainFeatures | None = None  # their windows
+        self.eval_set = None  # the questions scored while training (None: no evaluation)
+        self.plan: BatchPlan | None = None  # which windows make each micro-batch
+        self.augment_seconds: float | None = None  # time spent making the augmented copies
+        self.log: RunLog | None = None
+        self.checkpoint: Checkpoint | None = None  # the checkpoint resumed from, until its stage starts
+        self.state: RunState | None = None
+        self.teachers: list[RunTeacher] = []  # the frozen teachers on the device
+        self.internals = 0  # the teacher whose hidden states and attention the loss reads
+        self.attention: str | None = None  # the student's attention kernel
+        self.compile: str | None = None  # "on" or "off"
+        self.compiler: Compiler | None = None
+        self.frozen: FrozenWeights | None = None  # the student's frozen parameters, saved once per run
+        self.no_answer: dict | None = None  # the chosen no-answer threshold (finish)
 
     def run(self, resume: bool = False) -> Path:
         self.setup(resume)
@@ -244,7 +369,7 @@ class TrainingRun:
     def _augment(self, train_set, examples: list) -> list:
         """The training questions plus the recipe's teacher-labelled copies (deterministic: a resumed run gets the
         same windows); the copies are written beside the run for inspection."""
-        augment = getattr(self.recipe, "augment", None)
+        augment = self.kind.augment()
         if augment is None:
             return examples
         from destila.augment import augment_dataset
@@ -281,7 +406,6 @@ class TrainingRun:
         device = self.accelerator.device
         self.teachers = [self._run_teacher(t, device) for t in self.teacher_models]
         self.internals = next((i for i, t in enumerate(self.teacher_models) if t.internals), 0)
-        self.teacher = self.teachers[self.internals].frozen if self.teachers else None
         self.student = self.student.float()
         set_dropout(self.student, attention=cfg.attention_dropout, hidden=cfg.hidden_dropout)
         if cfg.freeze_embeddings:
@@ -354,13 +478,8 @@ class TrainingRun:
 
     def _start_stage(self, stage: Stage, steps: int, previous: DistillationLoss | None) -> StageRun:
         cfg, accelerator = self.cfg, self.accelerator
-        loss_fn = None
-        if stage.loss is not None:
-            self._check_internals(stage)
-            loss_fn = DistillationLoss(stage.loss, student_config=self.student.config,
-                                       teacher_config=self.teacher.model.config)
-            carry_projections(previous, loss_fn)
-        module = TrainModule(self.student, loss_fn, SubNetwork.from_config(cfg) if loss_fn is None else None)
+        loss_fn = self.kind.stage_loss(self, stage, previous)
+        module = TrainModule(self.student, loss_fn, self.kind.sub_network(cfg))
         if self.compiler is not None:
             module.compile_with(self.compiler)
         optimizer = torch.optim.AdamW(param_groups(module, cfg.weight_decay), lr=stage.learning_rate,
@@ -376,35 +495,11 @@ class TrainingRun:
             accelerator.print(f"resumed from {self.checkpoint.folder} (stage {stage.name}, step {start}/{steps})")
             self.checkpoint = None
         # Losses that do not mask padding depend on how much of it there is: pad to max_length, as the paper does.
-        masked = stage.loss is None or stage.loss.mask_padding
-        pad_to = None if (cfg.dynamic_padding and masked) else cfg.max_length
-        return StageRun(stage, steps, start, module, optimizer, scheduler, loss_fn, self._stage_teachers(loss_fn),
+        pad_to = None if (cfg.dynamic_padding and self.kind.masks_padding(stage)) else cfg.max_length
+        return StageRun(stage, steps, start, module, optimizer, scheduler, loss_fn,
+                        self.kind.stage_teachers(self, loss_fn),
                         pad_to, evaluated_at,
                         [p for p in module.parameters() if p.requires_grad])
-
-    def _check_internals(self, stage: Stage) -> None:
-        """Hidden, attention and embedding terms compare positions: their teacher must share the student's
-        tokenizer."""
-        reading = [name for name, term in TERMS.items() if term.reads_internals and getattr(stage.loss, name) > 0]
-        teacher = self.teachers[self.internals]
-        if reading and teacher.windows is not None:
-            raise ConfigError(
-                f"stages[{stage.name}].loss: {', '.join(reading)} compare the student's and teacher "
-                f"{teacher.spec.name}'s states token by token, which needs one tokenizer, and that teacher's differs "
-                "from the student's; "
-                "set those weights to 0 (the start/end distributions are carried across tokenizers) or read a "
-                "teacher with the student's tokenizer (`internals: true`)")
-
-    def _stage_teachers(self, loss_fn: DistillationLoss | None) -> StageTeachers | None:
-        """What the stage reads from the teachers (None: no term reads a teacher); with KD, every teacher, each
-        from a logits cache when it gives nothing but logits (and caching is on)."""
-        if loss_fn is None or not loss_fn.needs_teacher():
-            return None
-        caches = [None] * len(self.teachers)
-        if loss_fn.config.kd > 0:
-            caches = [self._teacher_cache(loss_fn, i) for i in range(len(self.teachers))]
-        autocast = self.accelerator.autocast if self.cfg.teacher_autocast else nullcontext
-        return StageTeachers(self.teachers, self.internals, loss_fn, caches, autocast)
 
     def _train(self, run: StageRun) -> None:
         """The stage's optimiser steps, each followed by logging, evaluation and checkpointing when due."""
@@ -557,7 +652,6 @@ class TrainingRun:
         validation questions (else a sample of the training questions) and stored in the folder; other data: none
         (a record left by an earlier run in this folder is removed)."""
         cfg, data = self.cfg, self.no_answer_set
-        self.no_answer = None
         if data is not None:
             kind = "validation" if cfg.validation_fraction else "train"
             self.no_answer = choose_null_threshold(str(self.out), data, kind=kind, threads=cfg.threads,
@@ -583,7 +677,7 @@ class TrainingRun:
             "attention_implementation": self.attention,
             "compile": self.compile,
             "compile_fallback": self.compiler.failure if self.compiler is not None else None,
-            "augment_seconds": getattr(self, "augment_seconds", None),
+            "augment_seconds": self.augment_seconds,
             "train_data": self.train_summary,
             "no_answer": self.no_answer,
             "steps": {s["name"]: s["steps"] for s in state.stages},
@@ -592,32 +686,9 @@ class TrainingRun:
         }
         (self.out / files.METRICS).write_text(json.dumps(metrics, indent=1, default=json_default), encoding="utf-8")
         save_config(self.recipe, self.out / files.RUN_CONFIG)
-        kind = "distill" if isinstance(self.recipe, DistillConfig) else "train"
-        card = model_card(kind=kind, cfg=self.recipe, stages=state.stages, metrics=metrics,
+        card = model_card(kind=self.kind.name, cfg=self.recipe, stages=state.stages, metrics=metrics,
                           student_config=self.student.config, source=self.source)
         (self.out / files.MODEL_CARD).write_text(card, encoding="utf-8")
-
-    def _teacher_cache(self, loss_fn: DistillationLoss, index: int) -> TeacherLogitsCache | None:
-        """A logits cache of teacher `index` when the stage needs nothing from it but its logits (and caching is
-        on)."""
-        if not isinstance(self.recipe, DistillConfig) or not self.recipe.cache_teacher_logits:
-            return None
-        if index == self.internals and loss_fn.needs_internals():
-            return None
-        accelerator, cfg, teacher = self.accelerator, self.cfg, self.teachers[index]
-        key = None
-        if self.main:
-            name = self.source if index == 0 else f"{teacher.spec.name}#{index}"
-            key = cache_key(name, teacher.model.config.to_dict(), teacher.input_ids(self.features), cfg.max_length)
-        key = _broadcast_str(accelerator, key)
-        folder = self.out / files.TEACHER_CACHE / key
-        cache = None
-        if self.main:
-            cache = TeacherLogitsCache(folder, len(self.features), cfg.max_length, create=True)
-        accelerator.wait_for_everyone()
-        if cache is None:
-            cache = TeacherLogitsCache(folder, len(self.features), cfg.max_length, create=False)
-        return cache
 
 
 def train_stages(cfg: TrainConfig, recipe: TrainConfig | DistillConfig, stages: list[Stage], *, student: nn.Module,
