@@ -195,3 +195,19 @@ def _sets_self(node) -> bool:
     return (isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store) and isinstance(node.value, ast.Name)
             and node.value.id == "self")
 
+
+MAX_POSITIONAL = 6
+
+
+def test_options_are_keyword_only_past_the_first_few_parameters():
+    """No function takes more than MAX_POSITIONAL positional parameters (besides self / cls): options are passed by
+    name, so a call reads and a new option cannot shift the others."""
+    too_many = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                names = [a.arg for a in node.args.posonlyargs + node.args.args]
+                names = names[1:] if names[:1] in (["self"], ["cls"]) else names
+                if len(names) > MAX_POSITIONAL:
+                    too_many.append(f"{path.relative_to(PACKAGE)}:{node.lineno} {node.name} ({len(names)})")
+    assert not too_many, too_many

@@ -95,7 +95,7 @@ def test_cross_entropy_comes_from_the_originals_only(augmented, teacher_dir):
     n = len(build_train_features([ex for ex in examples if not ex.augmented], tokenizer, **WINDOW))
 
     def terms(rows):
-        batch = collate(features, rows, tokenizer.pad_token_id, 64, "cpu")
+        batch = collate(features, rows, tokenizer.pad_token_id, pad_to=64, device="cpu")
         student.zero_grad()
         return loss_fn(run_qa_model(student, batch, **loss_fn.forward_kwargs("student")),
                        frozen(batch, loss_fn.forward_kwargs("teacher")), batch)

@@ -17,7 +17,8 @@ def _one_window(start, end, ctx_pos, ctx_len, max_answer_len=15, n_best=12):
     keep[0, ctx_pos : ctx_pos + ctx_len] = True
     keep[0, 0] = True  # CLS
     return window_candidates(
-        start, end, keep, np.array([ctx_pos]), np.array([ctx_len]), np.array([0]), max_answer_len, n_best
+        start, end, keep, ctx_pos=np.array([ctx_pos]), ctx_len=np.array([ctx_len]), cls_index=np.array([0]),
+        max_answer_len=max_answer_len, n_best=n_best
     )
 
 

@@ -61,7 +61,7 @@ def test_fine_tuning_with_a_sub_network_trains_it_and_logs_its_terms(teacher_dir
     tokenizer = load_tokenizer(out)
     features = build_train_features(load_dataset(str(qa_file)).examples, tokenizer, max_length=64, doc_stride=32,
                                     max_query_length=16)
-    batch = collate(features, range(8), tokenizer.pad_token_id, None, "cpu")
+    batch = collate(features, range(8), tokenizer.pad_token_id, pad_to=None, device="cpu")
 
     def student_ce(folder):
         student = build_student(load_qa_model(folder), {"layers": [1, 4]}).eval()

@@ -159,7 +159,7 @@ def test_projections_get_gradients_and_stay_out_of_the_saved_student(teacher_dir
     from destila.data import load_dataset
 
     features = build_train_features(load_dataset(str(qa_file)).examples[:4], tokenizer, 64, 32, 16)
-    batch = collate(features, [0, 1, 2, 3], tokenizer.pad_token_id, None, "cpu")
+    batch = collate(features, [0, 1, 2, 3], tokenizer.pad_token_id, pad_to=None, device="cpu")
     terms = module(batch, frozen(batch, loss_fn.needs()))
     terms["loss"].backward()
     projection = loss_fn.projection_parameters()
@@ -272,10 +272,10 @@ def test_cached_teacher_logits_give_the_same_loss_as_the_live_teacher(teacher_di
     cache = TeacherLogitsCache(tmp_path / "cache", len(features), 64, create=True)
     frozen = FrozenTeacher(teacher, "cpu")
     rows = [0, 5, 9, 13]
-    first = collate(features, rows, tokenizer.pad_token_id, None, "cpu")
+    first = collate(features, rows, tokenizer.pad_token_id, pad_to=None, device="cpu")
     cache.write(torch.tensor(rows).numpy(), frozen(first, loss_fn.needs()), first["attention_mask"])
     assert cache.has(torch.tensor(rows).numpy()) and not cache.has(torch.tensor([1]).numpy())
-    wider = collate(features, rows, tokenizer.pad_token_id, 64, "cpu")
+    wider = collate(features, rows, tokenizer.pad_token_id, pad_to=64, device="cpu")
     student.eval()
     with torch.no_grad():
         s_out = run_qa_model(student, wider)

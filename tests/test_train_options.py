@@ -123,10 +123,12 @@ def test_batches_pad_to_a_multiple_and_losses_do_not_change(teacher_dir, qa_file
     tokenizer = load_tokenizer(teacher_dir)
     features = build_train_features(load_dataset(str(qa_file)).examples[:4], tokenizer, 64, 32, 16)
     longest = max(len(ids) for ids in features.data["input_ids"])
-    batch = collate(features, [0, 1, 2, 3], tokenizer.pad_token_id, None, "cpu", multiple=16, max_length=64)
+    batch = collate(features, [0, 1, 2, 3], tokenizer.pad_token_id, pad_to=None, device="cpu", multiple=16,
+                    max_length=64)
     assert batch["input_ids"].shape[1] == -(-longest // 16) * 16
     assert int(batch["attention_mask"].sum()) == sum(len(ids) for ids in features.data["input_ids"])
-    capped = collate(features, [0, 1, 2, 3], tokenizer.pad_token_id, None, "cpu", multiple=1000, max_length=64)
+    capped = collate(features, [0, 1, 2, 3], tokenizer.pad_token_id, pad_to=None, device="cpu", multiple=1000,
+                     max_length=64)
     assert capped["input_ids"].shape[1] == 64
 
     # Masked losses see the same tokens: a seeded run gives the same losses with and without the rounding.

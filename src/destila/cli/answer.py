@@ -24,6 +24,7 @@ def answer_command(
     ],
     question: Annotated[str, typer.Option("--question", help="The question.")],
     context: Annotated[str | None, typer.Option("--context", help="The text to find the answer in.")] = None,
+    *,
     context_file: Annotated[
         Path | None, typer.Option("--context-file", help="A UTF-8 text file holding the context.")
     ] = None,

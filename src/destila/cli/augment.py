@@ -20,6 +20,7 @@ DEFAULT = AugmentConfig()
 def augment_command(
     data: DataOption,
     out: Annotated[Path, typer.Option("--out", help="The SQuAD JSON file to write (originals, then copies).")],
+    *,
     model: Annotated[
         str | None,
         typer.Option("--model", help="Teacher or its base (folder, hub id or offline:NAME): its input embeddings "

@@ -18,6 +18,7 @@ def bench_command(
         list[str], typer.Option("--model", "-m", help="A model to measure; repeat for several.")
     ],
     data: Annotated[str, typer.Option("--data", help="Dataset: a file or NAME[:SPLIT][@train|@eval].")],
+    *,
     fold: Annotated[str | None, typer.Option("--fold", help="train or eval fold of a named dataset.")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for report.md, report.json, plot.")] = Path(
         "bench"

@@ -24,6 +24,7 @@ from destila.cli.train import (
 @app.command("distill")
 def distill_command(
     config: Path = CONFIG_OPT,
+    *,
     teacher: str = typer.Option(None, "--teacher", help="fine-tuned QA teacher (folder, hub id or offline:NAME)"),
     student_preset: str = typer.Option(None, "--student-preset", help="student shape preset, e.g. tinyroberta-es"),
     model: str = typer.Option(None, "--model", help="start the student from this QA model instead of a spec"),

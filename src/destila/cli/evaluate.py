@@ -56,6 +56,7 @@ def evaluate_command(
         ),
     ],
     data: DataOption,
+    *,
     out: Annotated[
         Path, typer.Option("--out", help="Folder for predictions.json, null_odds.json, metrics.json.")
     ],

@@ -53,6 +53,7 @@ def export_command(
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Folder to write the graph, tokenizer, config, card.")
     ],
+    *,
     target: TargetOption = "onnx",
     int8: Int8Option = False,
     calibration_data: CalibrationOption = None,

@@ -13,6 +13,7 @@ from destila.cli._common import require_extra
 @app.command("pipeline")
 def pipeline(
     config: Path = typer.Option(..., "--config", "-c", help="pipeline recipe (YAML, kind: pipeline)"),
+    *,
     quick: bool = typer.Option(False, "--quick", help="apply the recipe's `quick:` overrides: a first look in minutes"),
     out: Path | None = typer.Option(None, "--out", help="output folder (overrides output_dir)"),
     data_dir: Path | None = typer.Option(None, "--data-dir", help="local data folder (else DESTILA_DATA_DIR)"),

@@ -21,6 +21,7 @@ def prune_command(
         typer.Option("--data", help="Training data the importance scores come from (repeatable; read as one set). "
                      "Never the data you report on."),
     ],
+    *,
     out: Annotated[Path, typer.Option("--out", help="Folder for the pruned model.")],
     target_speedup: Annotated[
         float, typer.Option("--target-speedup", help="Forward speed to reach, x the model's (timed here).")

@@ -64,6 +64,7 @@ def score_command(
     predictions: Annotated[
         Path, typer.Option("--predictions", help="JSON object: question id -> answer text.")
     ],
+    *,
     fold: FoldOption = None,
     data_dir: DataDirOption = None,
     null_odds: Annotated[

@@ -15,6 +15,7 @@ def serve_command(
     model: Annotated[
         str, typer.Option("--model", "-m", help="Model folder (PyTorch or `destila export` output).")
     ],
+    *,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 8000,
     max_batch: Annotated[

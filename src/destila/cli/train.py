@@ -60,6 +60,7 @@ def print_dry_run(cfg) -> None:
 @app.command("train")
 def train_command(
     config: Path = CONFIG_OPT,
+    *,
     model: str = typer.Option(None, "--model", help="model to fine-tune (folder, hub id or offline:NAME)"),
     data: str = typer.Option(None, "--data", help="training data: registry name, `sample` or a path"),
     out: Path = OUT_OPT,

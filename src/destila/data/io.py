@@ -156,6 +156,7 @@ def _finish_question(
     qid: str,
     question: str,
     context: str,
+    *,
     answers: list[Answer],
     had_answers: bool,
     is_impossible: bool | None,
@@ -254,7 +255,8 @@ def read_squad_json(path: str | os.PathLike, name: str | None = None) -> QADatas
                     raise where("question", "empty question")
                 raw_answers = _require(qa, "answers", list, where)
                 if AUGMENT_KEY in qa:
-                    examples.append(_augmented(qa, raw_answers, qid, question, context, title, where))
+                    examples.append(_augmented(qa, raw_answers, qid, question=question, context=context, title=title,
+                                               where=where))
                     continue
                 is_impossible = qa.get("is_impossible")
                 if is_impossible is not None:
@@ -270,11 +272,8 @@ def read_squad_json(path: str | os.PathLike, name: str | None = None) -> QADatas
                         dropped += 1
                         continue
                     answers.append(_check_answer(text, start, context, where, field))
-                examples.append(
-                    _finish_question(
-                        qid, question, context, answers, bool(raw_answers), is_impossible, title, v2, where
-                    )
-                )
+                examples.append(_finish_question(qid, question, context, answers=answers, had_answers=bool(raw_answers),
+                                                 is_impossible=is_impossible, title=title, v2=v2, where=where))
     return QADataset(
         examples=examples,
         version="2.0" if v2 else "1.1",
@@ -284,7 +283,7 @@ def read_squad_json(path: str | os.PathLike, name: str | None = None) -> QADatas
 
 
 def _augmented(
-    qa: dict, raw_answers: list, qid: str, question: str, context: str, title: str, where: _Where
+    qa: dict, raw_answers: list, qid: str, *, question: str, context: str, title: str, where: _Where
 ) -> QAExample:
     """An augmented copy: no gold answers; its record names a source and holds the relocated answers."""
     record = _require(qa, AUGMENT_KEY, dict, where)
@@ -388,9 +387,10 @@ def rows_to_dataset(
                 dropped += 1
                 continue
             answers.append(_check_answer(text, start, context, where, field))
-        parsed.append((qid, question, context, answers, bool(raw), is_impossible, title, where))
-    v2 = any_impossible_field or any(not p[4] for p in parsed)
-    examples = [_finish_question(*p[:7], v2, p[7]) for p in parsed]
+        parsed.append(dict(qid=qid, question=question, context=context, answers=answers, had_answers=bool(raw),
+                           is_impossible=is_impossible, title=title, where=where))
+    v2 = any_impossible_field or any(not p["had_answers"] for p in parsed)
+    examples = [_finish_question(**p, v2=v2) for p in parsed]
     return QADataset(
         examples=examples,
         version="2.0" if v2 else "1.1",

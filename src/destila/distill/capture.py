@@ -69,6 +69,7 @@ def capturing_attention_forward(
     key: torch.Tensor,
     value: torch.Tensor,
     attention_mask: torch.Tensor | None,
+    *,
     scaling: float | None = None,
     dropout: float = 0.0,
     **kwargs,

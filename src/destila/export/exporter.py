@@ -187,7 +187,7 @@ def load_source(model: str | os.PathLike, out_dir: str | os.PathLike):
     return resolved, out, load_tokenizer(resolved), load_qa_model(resolved).eval()
 
 
-def finish_folder(model, resolved: str, out: Path, qa, tokenizer, info: dict, options: ExportOptions) -> dict:
+def finish_folder(model, resolved: str, out: Path, *, qa, tokenizer, info: dict, options: ExportOptions) -> dict:
     """Complete an exported folder around its artifact: side files, tokenizer, config, export.json, card, and
     the parity check when the options ask for it. `info` holds the artifact's own fields; returns export.json's
     record (with "parity" when checked)."""
@@ -249,4 +249,4 @@ def export_onnx(model: str | os.PathLike, out_dir: str | os.PathLike, options: E
         "onnxruntime": onnxruntime.__version__,
         "seconds": round(time.perf_counter() - started, 2),
     }
-    return finish_folder(model, resolved, out, qa, tokenizer, info, options)
+    return finish_folder(model, resolved, out, qa=qa, tokenizer=tokenizer, info=info, options=options)

@@ -72,4 +72,4 @@ def export_openvino(model: str | os.PathLike, out_dir: str | os.PathLike, option
         "openvino": ov.__version__,
         "seconds": round(time.perf_counter() - started, 2),
     }
-    return finish_folder(model, resolved, out, qa, tokenizer, info, options)
+    return finish_folder(model, resolved, out, qa=qa, tokenizer=tokenizer, info=info, options=options)

@@ -177,7 +177,7 @@ def encode_windows(
         n_ctx, start = len(ctx.ids), 0
         while True:
             stop = min(start + room, n_ctx)
-            out.add(i, start, stop, *shape.window(q_ids, ctx.ids[start:stop]))
+            out.add(i, start, stop, shape.window(q_ids, ctx.ids[start:stop]))
             if stop >= n_ctx:
                 break
             start += step
@@ -206,7 +206,7 @@ def encode_spans(
         meets = np.nonzero((ctx.offsets[:, 1] > lo) & (ctx.offsets[:, 0] < hi))[0]
         start, stop = (int(meets[0]), int(meets[-1]) + 1) if len(meets) else (0, 0)
         stop = min(stop, start + max(0, max_length - len(q_ids) - layout.n_special))
-        out.add(i, start, stop, *shape.window(q_ids, ctx.ids[start:stop]))
+        out.add(i, start, stop, shape.window(q_ids, ctx.ids[start:stop]))
     return out.windows([ctx_tokens[j] for j in ctx_of_example])
 
 
@@ -278,7 +278,9 @@ class _WindowLists:
         self.type_ids: list[np.ndarray] | None = [] if want_types else None
         self.ex_index, self.ctx_pos, self.ctx_start, self.ctx_len, self.cls_index = [], [], [], [], []
 
-    def add(self, example: int, start: int, stop: int, ids, types, pos: int, cls_index: int) -> None:
+    def add(self, example: int, start: int, stop: int, window: tuple) -> None:
+        """One window of `example` over context tokens [start, stop); `window` as `_WindowShape.window` gives it."""
+        ids, types, pos, cls_index = window
         self.input_ids.append(ids)
         if self.type_ids is not None:
             self.type_ids.append(types)

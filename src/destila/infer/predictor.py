@@ -81,6 +81,7 @@ class Predictor:
         self,
         runner,
         tokenizer,
+        *,
         batch_size: int = 16,
         max_seq_len: int = 384,
         doc_stride: int = 128,
@@ -117,6 +118,7 @@ class Predictor:
     def from_pretrained(
         cls,
         model_or_folder: str | os.PathLike,
+        *,
         threads: int | None = None,
         batch_size: int = 16,
         max_seq_len: int = 384,
@@ -136,9 +138,8 @@ class Predictor:
         folder = resolve_model(model_or_folder)
         tokenizer = load_tokenizer(folder)
         runner = make_runner(folder, backend=backend, threads=threads, device=device)
-        return cls(
-            runner, tokenizer, batch_size, max_seq_len, doc_stride, max_question_len, max_answer_len, max_batch_tokens
-        )
+        return cls(runner, tokenizer, batch_size=batch_size, max_seq_len=max_seq_len, doc_stride=doc_stride,
+                   max_question_len=max_question_len, max_answer_len=max_answer_len, max_batch_tokens=max_batch_tokens)
 
     # -- the pipeline-compatible call -------------------------------------------------------------------------
 
@@ -181,6 +182,7 @@ class Predictor:
         self,
         questions: Sequence[str],
         contexts: Sequence[str],
+        *,
         top_k: int = 1,
         handle_impossible_answer: bool = False,
         doc_stride: int | None = None,
@@ -317,11 +319,11 @@ class Predictor:
                 start_logits,
                 end_logits,
                 keep,
-                ctx_pos,
-                ctx_len,
-                windows.cls_index[rows],
-                max_answer_len,
-                n_best,
+                ctx_pos=ctx_pos,
+                ctx_len=ctx_len,
+                cls_index=windows.cls_index[rows],
+                max_answer_len=max_answer_len,
+                n_best=n_best,
             )
             for j, k in enumerate(rows):
                 results[k] = WindowResult(

@@ -175,7 +175,7 @@ class BatchPlan:
         return step / self.steps_per_epoch
 
 
-def collate(features: TrainFeatures, rows, pad_token_id: int, pad_to: int | None, device, multiple: int = 1,
+def collate(features: TrainFeatures, rows, pad_token_id: int, *, pad_to: int | None, device, multiple: int = 1,
             max_length: int | None = None) -> dict:
     """Tensors for `rows`, padded to their longest window rounded up to a multiple of `multiple` (never past
     `max_length`), or to `pad_to` when given."""

@@ -427,8 +427,9 @@ class TrainingRun:
         windows = None
         if not same_tokenizer(teacher.tokenizer, self.tokenizer):
             cfg = self.cfg
-            windows = cross_windows(self.examples, self.tokenizer, teacher.tokenizer, self.features, cfg.max_length,
-                                    cfg.doc_stride, cfg.max_query_length)
+            windows = cross_windows(self.examples, self.tokenizer, teacher.tokenizer, student_features=self.features,
+                                    max_length=cfg.max_length, doc_stride=cfg.doc_stride,
+                                    max_query_length=cfg.max_query_length)
         return RunTeacher(teacher, device, windows)
 
     def _attention_implementation(self) -> str:
@@ -533,7 +534,7 @@ class TrainingRun:
         accelerator = self.accelerator
         pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         for rows in self.plan.step_rows(step, accelerator.process_index):
-            batch = collate(self.features, rows, pad_id, run.pad_to, accelerator.device,
+            batch = collate(self.features, rows, pad_id, pad_to=run.pad_to, device=accelerator.device,
                             multiple=self.cfg.pad_to_multiple_of, max_length=self.cfg.max_length)
             teacher_out = run.teachers(rows, batch) if run.teachers is not None else None
             with accelerator.accumulate(run.module):
@@ -615,8 +616,9 @@ class TrainingRun:
             self.frozen.save_once(folder.parent)
             save_config(self.recipe, folder / files.RUN_CONFIG)
             coverage = run.teachers.coverage() if run.teachers is not None else None
-            Checkpoint.write(folder, run.stage, done, run.scheduler.state_dict(), self.state, run.evaluated_at,
-                             self.attention, coverage, compile=self.compile)
+            Checkpoint.write(folder, run.stage, done, scheduler=run.scheduler.state_dict(), state=self.state,
+                             last_eval_step=run.evaluated_at, attention_implementation=self.attention,
+                             teacher_cache_coverage=coverage, compile=self.compile)
             rotate_checkpoints(self.out, self.cfg.keep_checkpoints)
         self.accelerator.wait_for_everyone()
 

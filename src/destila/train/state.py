@@ -110,7 +110,7 @@ class Checkpoint:
         state.best, state.last = self.best, self.last
 
     @staticmethod
-    def write(folder: Path, stage: Stage, step: int, scheduler: dict, state: RunState,
+    def write(folder: Path, stage: Stage, step: int, *, scheduler: dict, state: RunState,
               last_eval_step: int | None, attention_implementation: str | None = None,
               teacher_cache_coverage: float | None = None, compile: str | None = None) -> None:
         """Write `destila_state.json` into an already saved accelerate state folder (last, to mark it complete)."""

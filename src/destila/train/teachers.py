@@ -66,7 +66,7 @@ class CrossWindows:
     student_cls: np.ndarray
 
 
-def cross_windows(examples, student_tokenizer, teacher_tokenizer, student_features: TrainFeatures,
+def cross_windows(examples, student_tokenizer, teacher_tokenizer, *, student_features: TrainFeatures,
                   max_length: int, doc_stride: int, max_query_length: int | None) -> CrossWindows:
     """The teacher's windows for the student's training windows (`build_train_features` of the same examples:
     originals first, then augmented copies)."""
@@ -119,7 +119,7 @@ class RunTeacher:
         """Its inputs for the student's windows `rows`."""
         if self.windows is None:
             return student_batch
-        return collate(self.windows.features, rows, self.pad_id, None, self.device)
+        return collate(self.windows.features, rows, self.pad_id, pad_to=None, device=self.device)
 
     def carried(self, distributions: torch.Tensor, rows, side: str, student_length: int) -> torch.Tensor:
         """Its distributions (B, Lt) on the student's positions (B, student_length)."""
