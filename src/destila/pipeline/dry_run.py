@@ -78,9 +78,11 @@ def stand_in_recipe(cfg: PipelineConfig, work: Path, steps: int, ok) -> Pipeline
     if cfg.export.target is not None:
         recipe.export = dataclasses.replace(cfg.export, parity_max_questions=QUESTIONS, calibration_questions=QUESTIONS,
                                             min_agreement=0.0, max_f1_drop=100.0)
-    recipe.student = _distill_body(cfg.student_config(), real, work, steps, ok, "student", cfg.teacher_folder())
+    recipe.student = _distill_body(cfg.student_config(), real, work, steps=steps, ok=ok, what="student",
+                                   own=cfg.teacher_folder())
     if cfg.baseline is not None:
-        recipe.baseline = _distill_body(cfg.baseline_config(), real, work, steps, ok, "baseline", cfg.teacher_folder())
+        recipe.baseline = _distill_body(cfg.baseline_config(), real, work, steps=steps, ok=ok, what="baseline",
+                                        own=cfg.teacher_folder())
     backends = cfg.bench.backends or "none beyond each model's own"
     ok(f"stand-in recipe: {steps} steps per training stage, {QUESTIONS} questions per evaluation, export "
        f"{cfg.export.target or 'none'}, bench backends {backends}")
@@ -95,7 +97,7 @@ def _train_body(train) -> dict:
     return body
 
 
-def _distill_body(cfg: DistillConfig, real: dict, work: Path, steps: int, ok, what: str, own: str) -> dict:
+def _distill_body(cfg: DistillConfig, real: dict, work: Path, *, steps: int, ok, what: str, own: str) -> dict:
     """A distill recipe body for the stand-in teacher: the student spec at the stand-in's size, every stage a few
     steps, the training settings tiny; further teachers (beside the pipeline's own, the folder `own`) as tiny models
     of their type, depth, heads and tokenizer kind."""

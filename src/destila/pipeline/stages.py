@@ -233,11 +233,11 @@ def _evaluate(cfg: PipelineConfig, model: Path, data: str, folder: Path) -> dict
 
 
 def write_cards(cfg: PipelineConfig, models: dict[str, Path], scores: dict[str, dict[str, dict]], log) -> None:
-    """Every evaluation the pipeline ran into the card of each model folder it made (destila.train.card
+    """Every evaluation the pipeline ran into the card of each model folder it made (destila.card
     `write_card_results`: one `model-index` entry per data set and protocol, the numbers of report.json; an exported
     folder's card also says its target and precision). A teacher given as `pretrained` is someone else's folder
     (or a Hub id) and is left as it is."""
-    from destila.train.card import write_card_results
+    from destila.card import write_card_results
 
     own, written = cfg.out.resolve(), []
     for name, folder in models.items():
