@@ -126,7 +126,8 @@ def test_train_data_takes_a_list_in_yaml_and_on_the_command_line():
 def test_pipeline_train_data_takes_a_list(tiny_qa_model_dir):
     from destila.pipeline import PipelineConfig
 
-    cfg = PipelineConfig(train_data=["sample", "sample#unanswerable"], teacher={"model": str(tiny_qa_model_dir)})
+    cfg = PipelineConfig(train_data=["sample", "sample#unanswerable"], teacher={"model": str(tiny_qa_model_dir)},
+                         student={"loss": {"ce": 1.0, "kd": 1.0}})
     assert cfg.teacher_config().train_data == ["sample", "sample#unanswerable"]
     assert cfg.student_config().train.train_data == ["sample", "sample#unanswerable"]
 
