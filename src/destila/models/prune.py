@@ -465,13 +465,14 @@ def removal_cost(scores: Importance, shape: Shape, head: int) -> float:
 
 
 def choose_shape(config, scores: Importance, spec: PruneSpec, speeds: SpeedTable,
-                 verify: int = 8) -> tuple[Shape, float, float, list]:
+                 verify: int = 12) -> tuple[Shape, float, float, list]:
     """The candidate that removes the least importance among those whose speed-up reaches the target.
 
     The layer table estimates every candidate's speed-up; the cheapest candidates it admits are then timed as
-    whole models against the whole teacher (at most `verify` of them, cheapest first) and the first that reaches
-    the target is kept. Returns (shape, measured speed-up, cost, every candidate's [key, estimated speed-up,
-    cost])."""
+    whole models against the whole teacher (at most `verify` of them, cheapest first; a candidate whose estimate,
+    scaled by the median ratio of whole-model timing to estimate so far, falls short is skipped untimed) and the
+    first that reaches the target is kept. Returns (shape, measured speed-up, cost, every candidate's [key,
+    estimated speed-up, cost])."""
     teacher = speeds.model(config.num_hidden_layers, config.hidden_size, config.intermediate_size)
     size = head_size(config)
     rows, admitted = [], []
@@ -484,9 +485,15 @@ def choose_shape(config, scores: Importance, spec: PruneSpec, speeds: SpeedTable
             admitted.append((cost, -speedup, shape))
     admitted.sort(key=lambda item: item[:2])
     whole_teacher = speeds.whole(config.num_hidden_layers, config.hidden_size, config.intermediate_size)
-    tried = []
-    for cost, _, shape in admitted[:verify]:
+    tried, ratios = [], []
+    for cost, negative, shape in admitted:
+        if len(tried) >= verify:
+            break
+        # what the whole-model timings so far say of the layer table's estimates: skip what they rule out
+        if ratios and -negative * sorted(ratios)[len(ratios) // 2] < 0.97 * spec.target_speedup:
+            continue
         measured = whole_teacher / speeds.whole(len(shape.layers), shape.hidden, shape.ffn)
+        ratios.append(measured / -negative)
         tried.append(f"{shape.key()} {measured:.2f}x")
         if measured >= spec.target_speedup:
             speeds.save()
