@@ -48,7 +48,7 @@ def specs(target: float) -> dict[str, dict]:
         "layers-3-6-9-12": {"layers": [3, 6, 9, 12]},
         "layers-2-4-6-8-10-12": {"layers": EVEN_6},
         "width-12": {"prune": {"target_speedup": target, "structures": ["heads", "hidden", "ffn"]}},
-        "depth-width": {"prune": {"target_speedup": target}},
+        "depth-width": {"prune": {"target_speedup": target, "structures": ["heads", "hidden", "ffn", "layers"]}},
         "even-6-width": {"prune": {"target_speedup": target, "layers": EVEN_6}},
     }
 

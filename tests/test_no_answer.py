@@ -197,7 +197,8 @@ def test_the_pipeline_uses_the_threshold_on_v2_data_and_reports_it(with_threshol
 
     folder, threshold = with_threshold
     cfg = pl.PipelineConfig(output_dir=str(tmp_path / "run"), train_data=[str(qa_file), f"{v2_file}#unanswerable"],
-                            eval_data=str(qa_file), heldout_data=[str(v2_file)], teacher={"pretrained": str(folder)})
+                            eval_data=str(qa_file), heldout_data=[str(v2_file)], teacher={"pretrained": str(folder)},
+                            student={"loss": {"ce": 0.5, "kd": 0.5}})
     scores = {}
     for data in (cfg.eval_data, *cfg.heldout_data):
         info = _evaluate(cfg, folder, data, tmp_path / "eval" / _slug(data))

@@ -28,8 +28,8 @@ def prune_command(
     ] = 3.0,
     structures: Annotated[
         str, typer.Option("--structures", help="What may be removed, comma-separated: heads,hidden (together), ffn, "
-                          "layers.")
-    ] = "heads,ffn,hidden,layers",
+                          "layers (the depth is kept unless layers is listed).")
+    ] = "heads,hidden,ffn",
     layers: Annotated[
         str | None, typer.Option("--layers", help="Keep exactly these layers (1-based, comma-separated, e.g. "
                                  "2,4,6,8,10,12); the width is then chosen to reach the target.")

@@ -11,7 +11,8 @@ Three steps, each a plain function:
 2. `choose_shape(...)`: candidate shapes (kept layers, hidden size, FFN size) are timed here as transformer
    layers of that width on windows of the training length (`SpeedTable`, cached per CPU and torch version); among
    the shapes whose measured speed-up over the teacher reaches the target, the one whose removed structures score
-   least is kept. Depth is chosen by the same rule: removing a layer costs the scores of all its heads and neurons.
+   least is kept. With `layers` among the structures depth is chosen by the same rule (removing a layer costs the
+   scores of all its heads and neurons); by default the teacher's depth is kept, which recovered better here.
 3. `prune_model(model, plan)`: a new model of the same class and an ordinary config (every layer the same number of
    heads and FFN neurons, each layer choosing its own; the hidden dimensions chosen once), weights copied by index.
    It loads with `AutoModelForQuestionAnswering.from_pretrained` and needs nothing of destila.
@@ -38,6 +39,9 @@ from destila.files import PRUNE as PRUNE_FILE
 from destila.models.families import check_layer_list
 
 STRUCTURES = ("heads", "ffn", "hidden", "layers")
+# Width only unless a recipe asks for layers: at equal training time the 12-layer width-pruned student recovered
+# more of the teacher's F1 than the one the Fisher rule chose with fewer layers (docs/benchmarks/compression.md).
+DEFAULT_STRUCTURES = ("heads", "hidden", "ffn")
 # Fractions of the teacher's depth tried when `layers` is pruned and no layers are given.
 DEPTH_FRACTIONS = (1.0, 3 / 4, 2 / 3, 1 / 2, 1 / 3, 1 / 4)
 
@@ -50,8 +54,8 @@ class PruneSpec:
     """questions/s the student must reach as a multiple of the teacher's (PyTorch fp32, timed here)"""
     windows: int = 256
     """training windows the importance scores are summed over (never eval data)"""
-    structures: list = field(default_factory=lambda: list(STRUCTURES))
-    """what may be removed: heads (with hidden), ffn, hidden (with heads), layers"""
+    structures: list = field(default_factory=lambda: list(DEFAULT_STRUCTURES))
+    """what may be removed: heads (with hidden), ffn, hidden (with heads), layers (only when listed)"""
     layers: list | None = None
     """keep exactly these teacher layers (1-based); None: chosen by the rule when `layers` is a structure"""
     min_hidden: int | None = None
