@@ -10,6 +10,7 @@ finished teacher folder with the recipe's loss:
   depth-width          layers, heads, hidden and FFN pruned to --target (the rule chooses depth against width)
   even-6-width         layers 2, 4, ..., 12 kept, their width pruned to --target
   <winner>-labels      the best pruned variant's shape trained on gold spans only (CE), no teacher
+  <winner>-labels-first the same pruned start: half the time on gold spans only, then half distilled (two stages)
 
 The budget is wall-clock seconds of training (--minutes); a variant's step count is the budget, less the time
 its pruning took (importance scores and timings), divided by its own seconds per step, timed on a short probe run
@@ -130,6 +131,27 @@ def train(bench: Bench, folder: Path, body: dict, steps: int) -> None:
     stamp.write_text(json.dumps({"steps": steps}))
 
 
+def train_labels_first(bench: Bench, best: dict, labels: dict, budget: float) -> dict:
+    """The winner's pruned start trained in two stages of equal time: gold spans only, then the recipe's loss; the
+    steps of each from the probes of the two runs it borrows from."""
+    name = f"{best['name']}-labels-first"
+    folder = bench.out / name
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(Path(best["folder"]) / PRUNE, folder / PRUNE)
+    plan_seconds = prune_seconds(folder)
+    half = (budget - plan_seconds) / 2
+    n_labels = max(1, round(half / labels["probe_seconds_per_step"]))
+    n_distil = max(1, round(half / best["probe_seconds_per_step"]))
+    body = body_of(bench.cfg.student, {"prune": {**best["spec"]["prune"]}})
+    body["stages"] = [{"name": "labels", "loss": {**NO_TERMS, "ce": 1.0}, "max_steps": n_labels},
+                      {"name": "distil", "max_steps": n_distil}]
+    train(bench, folder, body, n_labels + n_distil)
+    seconds = train_seconds(folder)
+    return {"name": name, "spec": body["student"], "steps": n_labels + n_distil, "stage_steps": [n_labels, n_distil],
+            "train_seconds": round(seconds, 1), "prune_seconds": round(plan_seconds, 1),
+            "cost_seconds": round(seconds + plan_seconds, 1), "folder": str(folder), "plan": _plan_summary(folder)}
+
+
 def _plan_summary(folder: Path) -> dict | None:
     path = folder / PRUNE
     if not path.exists():
@@ -161,6 +183,9 @@ def run(args) -> dict:
         row = train_variant(bench, name, body_of(bench.cfg.student, spec, labels_only=True), budget)
         row.update(bench.scores(name, Path(row["folder"])))
         rows.append(row)
+        first = train_labels_first(bench, best, row, budget)
+        first.update(bench.scores(first["name"], Path(first["folder"])))
+        rows.append(first)
     speeds = bench_speeds(bench, rows)
     for row in rows:
         row.update(speeds.get(row["name"], {}))

@@ -43,3 +43,38 @@ def test_a_pipeline_stage_releases_its_memory_before_the_next_one(tmp_path, monk
     runner.stage("teacher", tmp_path / "teacher", lambda: calls.append("teacher"))
     runner.stage("student", tmp_path / "student", lambda: calls.append("student"))
     assert calls == ["teacher", "release", "student", "release"]
+
+
+def _allocate_and_report(megabytes: int) -> tuple[int, int]:
+    import os
+
+    block = np.ones(megabytes * 2**20 // 8)
+    return os.getpid(), int(block.size)
+
+
+def _refuse(what: str):
+    from destila.errors import ConfigError
+
+    raise ConfigError(f"{what}: no such key")
+
+
+def test_in_child_runs_elsewhere_and_gives_back_its_result_and_its_errors():
+    import os
+
+    held = memory.resident_bytes()
+    pid, size = memory.in_child(_allocate_and_report, 200)
+    assert pid != os.getpid() and size == 200 * 2**17
+    assert memory.resident_bytes() - held < 50 * 2**20  # the child's 200 MB never lived here
+    from destila.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="train.batch_sizee: no such key"):
+        memory.in_child(_refuse, "train.batch_sizee")
+
+
+def test_the_pipeline_trains_each_model_in_a_child_process(tmp_path, monkeypatch):
+    from destila.pipeline import stages
+
+    seen = []
+    monkeypatch.setattr(stages, "in_child", lambda fn, *args: seen.append((fn, args)) or "folder")
+    assert stages._train_resumable(run_distill, "cfg", tmp_path) == "folder"
+    assert seen == [(stages._train, (run_distill, "cfg", tmp_path))]

@@ -61,3 +61,43 @@ def release() -> bool:
         return False
     trim(0)
     return True
+
+
+def _child(conn, fn, args) -> None:
+    try:
+        conn.send(("ok", fn(*args)))
+    except BaseException as exc:  # noqa: BLE001 - every failure goes back to the parent, which raises it
+        import traceback
+
+        try:
+            conn.send(("error", exc, traceback.format_exc()))
+        except Exception:  # noqa: BLE001 - an exception that does not pickle comes back as its text
+            conn.send(("error", RuntimeError(f"{type(exc).__name__}: {exc}"), traceback.format_exc()))
+    finally:
+        conn.close()
+
+
+def in_child(fn, *args):
+    """`fn(*args)` in a fresh process (spawned, so nothing of this one is inherited but the arguments), its result
+    or exception returned or raised here. Everything the work allocated goes back to the system when the child
+    exits, whatever the allocator kept: the pipeline trains each model this way, so a stage starts where the one
+    before it started. `fn`, its arguments and its result must pickle."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    receive, send = ctx.Pipe(duplex=False)
+    process = ctx.Process(target=_child, args=(send, fn, args))
+    process.start()
+    send.close()
+    try:
+        message = receive.recv()
+    except EOFError:
+        process.join()
+        raise RuntimeError(f"the child process running {getattr(fn, '__name__', fn)} died (exit code "
+                           f"{process.exitcode}) without a result") from None
+    finally:
+        receive.close()
+    process.join()
+    if message[0] == "ok":
+        return message[1]
+    raise message[1]

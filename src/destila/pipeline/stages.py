@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from destila.memory import release
+from destila.memory import in_child, release
 from destila.pipeline.recipe import PipelineConfig
 from destila.pipeline.report import build_report, write_report
 
@@ -76,9 +76,14 @@ class Runner:
 
 
 def _train_resumable(run, cfg, folder: Path):
+    """Train in a child process (its memory all given back when it ends, whatever the allocator kept), resuming
+    a folder with a checkpoint but no stage.json: a run that was killed."""
+    return in_child(_train, run, cfg, folder)
+
+
+def _train(run, cfg, folder: Path):
     from destila.train.state import latest_checkpoint
 
-    # A folder with a checkpoint but no stage.json is a run that was killed: continue it.
     return run(cfg, resume=latest_checkpoint(folder) is not None)
 
 
