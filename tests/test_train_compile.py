@@ -144,8 +144,8 @@ def test_a_genuine_error_is_raised_not_hidden_by_the_fallback(monkeypatch):
 
 
 def test_student_step_compiles_once_for_every_batch_length(teacher_dir, qa_file, tmp_path, monkeypatch):  # noqa: F811
-    # Dynamic padding (to a multiple of 1) gives every batch its own length: with dynamic shapes the graphs traced at the first step
-    # serve every later length (a counting backend sees no compile after step 1).
+    # Dynamic padding (to a multiple of 1) gives every batch its own length: with dynamic shapes the graphs traced at
+    # the first step serve every later length (a counting backend sees no compile after step 1).
     graphs, lengths, per_step = [], set(), []
 
     def counting(graph, example_inputs):
@@ -156,7 +156,8 @@ def test_student_step_compiles_once_for_every_batch_length(teacher_dir, qa_file,
     collate = recipe.collate
     monkeypatch.setattr(recipe, "collate", lambda *a, **k: _seen(collate(*a, **k), lengths))
     out = run_train(train_cfg(qa_file, tmp_path / "ft", model=str(teacher_dir), max_steps=6, compile="on",
-                              batch_size=2, pad_to_multiple_of=1), on_step=lambda stage, step: per_step.append(len(graphs)))
+                              batch_size=2, pad_to_multiple_of=1),
+                    on_step=lambda stage, step: per_step.append(len(graphs)))
     assert _metrics(out)["compile"] == "on" and len(lengths) > 2
     assert per_step[0] > 0 and per_step == [per_step[0]] * 6
 
