@@ -11,6 +11,9 @@ finished teacher folder with the recipe's loss:
   even-6-width         layers 2, 4, ..., 12 kept, their width pruned to --target
   <winner>-labels      the best pruned variant's shape trained on gold spans only (CE), no teacher
   <winner>-labels-first the same pruned start: half the time on gold spans only, then half distilled (two stages)
+  <winner>-steps       pruning in two rounds: the teacher pruned to the square root of the target and distilled for
+                       half the time; that student pruned again (its own scores and timings) to the rest of the
+                       target and distilled for the rest
 
 The budget is wall-clock seconds of training (--minutes); a variant's step count is the budget, less the time
 its pruning took (importance scores and timings), divided by its own seconds per step, timed on a short probe run
@@ -152,6 +155,54 @@ def train_labels_first(bench: Bench, best: dict, labels: dict, budget: float) ->
             "cost_seconds": round(seconds + plan_seconds, 1), "folder": str(folder), "plan": _plan_summary(folder)}
 
 
+def train_in_steps(bench: Bench, best: dict, budget: float) -> dict:
+    """Prune some, recover, prune more: round 1 prunes the teacher to √target and distils for half the time left
+    after its pruning; round 2 prunes that student (its own Fisher scores and timings, to target / round 1's
+    speed-up) and distils for what is left of the budget."""
+    import math
+
+    prune = {**best["spec"]["prune"]}
+    name = f"{best['name']}-steps"
+    first = bench.out / f"{name}-1"
+    body1 = body_of(bench.cfg.student, {"prune": {**prune, "target_speedup": math.sqrt(prune["target_speedup"])}})
+    prune1 = prepare_plan(bench, first, body1)
+    steps1 = max(1, round((budget - prune1) / 2 / probe(bench, f"{name}-1", body1, first)))
+    train(bench, first, body1, steps1)
+    seconds1 = train_seconds(first)
+    start, prune2 = prune_again(bench, first, body1, prune)
+    second = bench.out / f"{name}-2"
+    body2 = body_of(bench.cfg.student, {"pretrained": str(start)})
+    steps2 = max(1, round((budget - prune1 - seconds1 - prune2) / probe(bench, f"{name}-2", body2, second)))
+    train(bench, second, body2, steps2)
+    seconds = seconds1 + train_seconds(second)
+    return {"name": name, "spec": {"prune": prune}, "steps": steps1 + steps2, "stage_steps": [steps1, steps2],
+            "train_seconds": round(seconds, 1), "prune_seconds": round(prune1 + prune2, 1),
+            "cost_seconds": round(seconds + prune1 + prune2, 1), "folder": str(second),
+            "plan": _plan_summary(start)}
+
+
+def prune_again(bench: Bench, folder: Path, body: dict, prune: dict) -> tuple[Path, float]:
+    """Round 2 of `train_in_steps`: the recovered student in `folder` pruned to the rest of the target, saved as a
+    plain folder; returns it and the seconds its scores and timings took."""
+    from destila.models.hub import load_qa_model, load_tokenizer
+    from destila.models.prune import PrunePlan, PruneSpec, pruned_student
+    from destila.train.batches import training_windows
+
+    start = folder.parent / f"{folder.name}-pruned"
+    if not (start / PRUNE).exists():
+        reached = PrunePlan.load(folder / PRUNE).predicted_speedup
+        spec = PruneSpec.from_dict({**prune, "target_speedup": prune["target_speedup"] / reached})
+        cfg = bench.config(body, start)
+        tokenizer = load_tokenizer(str(folder))
+        student, plan = pruned_student(load_qa_model(str(folder)).float(), spec,
+                                       lambda count, seed: training_windows(tokenizer, cfg.train, count, seed))
+        start.mkdir(parents=True, exist_ok=True)
+        student.save_pretrained(start, safe_serialization=True)
+        tokenizer.save_pretrained(start)
+        plan.save(start)
+    return start, prune_seconds(start)
+
+
 def _plan_summary(folder: Path) -> dict | None:
     path = folder / PRUNE
     if not path.exists():
@@ -186,6 +237,11 @@ def run(args) -> dict:
         first = train_labels_first(bench, best, row, budget)
         first.update(bench.scores(first["name"], Path(first["folder"])))
         rows.append(first)
+    if pruned and args.steps:
+        best = max(pruned, key=lambda r: r[bench.cfg.eval_data]["f1"])
+        stepped = train_in_steps(bench, best, budget)
+        stepped.update(bench.scores(stepped["name"], Path(stepped["folder"])))
+        rows.append(stepped)
     speeds = bench_speeds(bench, rows)
     for row in rows:
         row.update(speeds.get(row["name"], {}))
@@ -258,6 +314,8 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", default=list(specs(3.5)), help="which variants, in order")
     parser.add_argument("--no-labels", dest="labels", action="store_false",
                         help="skip the label-only run of the best pruned shape")
+    parser.add_argument("--no-steps", dest="steps", action="store_false",
+                        help="skip the two-round (prune, recover, prune more) run of the best pruned shape")
     parser.add_argument("--probe-steps", type=int, default=8)
     parser.add_argument("--bench-questions", type=int, default=200)
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="pipeline override")
