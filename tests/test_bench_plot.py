@@ -117,3 +117,19 @@ def test_log_ticks_are_round_few_and_in_range(lo, hi):
     assert 2 <= len(ticks) <= 7
     assert all(lo <= t <= hi for t in ticks) and ticks == sorted(ticks)
     assert all(float(f"{t:.2g}") == t for t in ticks)
+
+
+def test_names_too_long_to_fit_are_numbered_with_a_key(tmp_path):
+    # compression.py's bench: nine models with long names close together (what made the labels not fit)
+    points = {"teacher": (55.24, 18.0), "layers-3-6-9-12": (37.48, 50.8), "layers-2-4-6-8-10-12": (46.49, 35.5),
+              "width-12": (46.70, 60.0), "depth-width": (45.00, 58.9), "width-12-labels": (48.30, 61.0),
+              "width-12-labels-first": (45.39, 60.5), "width-12-steps": (46.1, 59.5),
+              "a much longer name for one more pruned student": (46.3, 60.2)}
+    fig, renderer = _render(points, tmp_path, title="compression")
+    ratio_ax, _ = fig.axes
+    texts = [t.get_text() for t in ratio_ax.texts]
+    assert "2" in texts and not any(t.startswith("layers-3-6-9-12") for t in texts)
+    title = fig._suptitle.get_text()
+    assert "1: teacher" in title and "9: a much longer name" in title
+    assert ratio_ax.get_xlabel().startswith("x faster than the teacher")
+    _check_readable(fig, renderer)

@@ -206,14 +206,14 @@ class _Panel:
                 return
             except ValueError:
                 self.widen *= 1.6
-        raise ValueError("the plot's labels do not fit; use shorter model names")
+        raise _LabelsDoNotFit("the plot's labels do not fit")
 
 
-def _ratio_panel(ax, rows: list[tuple[str, float, float]], ref: str, paper: bool) -> _Panel:
+def _ratio_panel(ax, rows: list[tuple[str, float, float]], ref: str, paper: bool, bare: bool = False) -> _Panel:
     _, ref_f1, ref_qps = rows[0]
     xs = [q / ref_qps for _, _, q in rows]
     ys = [100 * f / ref_f1 for _, f, _ in rows]
-    labels = [Label(x, y, f"{n}\n{y:.0f}% at {x:.1f}x") for (n, _, _), x, y in zip(rows, xs, ys)]
+    labels = [Label(x, y, n if bare else f"{n}\n{y:.0f}% at {x:.1f}x") for (n, _, _), x, y in zip(rows, xs, ys)]
     ax.scatter(xs, ys, s=60, color="#1f77b4", zorder=3)
     if paper:
         name, px, py = PAPER_POINT
@@ -227,21 +227,44 @@ def _ratio_panel(ax, rows: list[tuple[str, float, float]], ref: str, paper: bool
     return _Panel(ax, xs, ys, labels, "x")
 
 
-def _absolute_panel(ax, rows: list[tuple[str, float, float]], speed_note: str) -> _Panel:
+def _absolute_panel(ax, rows: list[tuple[str, float, float]], speed_note: str, bare: bool = False) -> _Panel:
     qs = [q for _, _, q in rows]
     fs = [f for _, f, _ in rows]
     ax.scatter(qs, fs, s=60, color="#1f77b4", zorder=3)
     ax.set_xlabel("questions per second" + (f" ({speed_note})" if speed_note else "") + ", log scale")
     ax.set_ylabel("F1 (official)")
     ax.set_title("absolute F1 and speed", fontsize=10)
-    return _Panel(ax, qs, fs, [Label(q, f, f"{n}\n{f:.1f} F1, {_plain(q)} q/s") for (n, f, q) in rows])
+    return _Panel(ax, qs, fs, [Label(q, f, n if bare else f"{n}\n{f:.1f} F1, {_plain(q)} q/s") for (n, f, q) in rows])
 
 
 def speed_quality_figure(points: Mapping[str, Sequence[float]], *, title: str = "", speed_note: str = "",
                          paper: bool = True):
     """The two-panel figure for `points` = {name: (f1, questions_per_second, ...)}; the first entry is the
     reference (the teacher) that the left panel's ratios are taken against. Points without a speed are left out.
-    The left panel is drawn only when the reference's F1 is above 0."""
+    The left panel is drawn only when the reference's F1 is above 0. When the names do not fit beside their
+    points, the points are numbered and the title carries the key."""
+    try:
+        return _speed_quality_figure(points, title=title, speed_note=speed_note, paper=paper)
+    except _LabelsDoNotFit:
+        import textwrap
+
+        import matplotlib.pyplot as plt
+
+        plt.close("all")
+        names = list(points)
+        key = "  ".join(f"{i + 1}: {name}" for i, name in enumerate(names))
+        numbered = {str(i + 1): points[name] for i, name in enumerate(names)}
+        ref = "the teacher" if names[0] == "teacher" else names[0]
+        return _speed_quality_figure(numbered, title="\n".join([title, *textwrap.wrap(key, 150)]),
+                                     speed_note=speed_note, paper=paper, ref=ref, bare=True)
+
+
+class _LabelsDoNotFit(ValueError):
+    pass
+
+
+def _speed_quality_figure(points, *, title: str, speed_note: str, paper: bool, ref: str | None = None,
+                          bare: bool = False):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -258,9 +281,9 @@ def speed_quality_figure(points: Mapping[str, Sequence[float]], *, title: str = 
     fig, axes = plt.subplots(1, 2 if ratios else 1, figsize=(12, 5.2) if ratios else (6.5, 5.2), dpi=110)
     axes = list(axes) if ratios else [axes]
     fig.suptitle(title, fontsize=11)
-    ref = "the teacher" if rows[0][0] == "teacher" else rows[0][0]
-    panels = [_ratio_panel(axes[0], rows, ref, paper)] if ratios else []
-    panels.append(_absolute_panel(axes[-1], rows, speed_note))
+    ref = ref or ("the teacher" if rows[0][0] == "teacher" else rows[0][0])
+    panels = [_ratio_panel(axes[0], rows, ref, paper, bare)] if ratios else []
+    panels.append(_absolute_panel(axes[-1], rows, speed_note, bare))
     for panel in panels:
         panel.ax.grid(True, which="major", alpha=0.35)
         panel.ax.grid(True, which="minor", alpha=0.12)
