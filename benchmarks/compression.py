@@ -33,11 +33,10 @@ import copy
 import json
 import shutil
 import sys
-import time
 from pathlib import Path
 
 from retention import NO_TERMS, Bench
-from runlogs import save_result, score_cells, score_columns, seconds_per_step, total_steps, train_seconds
+from runlogs import run_and_save, score_cells, score_columns, seconds_per_step, total_steps, train_seconds
 
 from destila.files import PRUNE
 from destila.hardware import cpu_name
@@ -321,11 +320,7 @@ def main() -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="pipeline override")
     parser.add_argument("--out-runs", default="runs/compression")
     parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks" / "compression"))
-    args = parser.parse_args()
-    started = time.perf_counter()
-    result = run(args)
-    result["benchmark_minutes"] = round((time.perf_counter() - started) / 60, 1)
-    print(save_result(Path(args.out), result, markdown))
+    print(run_and_save(parser.parse_args(), run, markdown))
 
 
 if __name__ == "__main__":

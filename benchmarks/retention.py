@@ -29,10 +29,9 @@ import copy
 import json
 import shutil
 import sys
-import time
 from pathlib import Path
 
-from runlogs import save_result, score_cells, score_columns, seconds_per_step, total_steps, train_seconds
+from runlogs import run_and_save, score_cells, score_columns, seconds_per_step, total_steps, train_seconds
 
 from destila.config import DistillConfig, build_config
 from destila.hardware import cpu_name
@@ -73,7 +72,8 @@ class Bench:
         body = copy.deepcopy(body)
         body["train"] = {**self.cfg._train_fields(body.get("train"), folder.name), "output_dir": str(folder),
                          "progress": False, **train}
-        body["teacher"] = self.args.teacher
+        if not body.get("teachers"):  # a body naming several teachers keeps them
+            body["teacher"] = self.args.teacher
         return build_config(DistillConfig, body, folder.name)
 
     def probe(self, name: str, body: dict) -> tuple[float, float]:
@@ -190,11 +190,7 @@ def main() -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="pipeline override")
     parser.add_argument("--out-runs", default="runs/retention")
     parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks" / "retention"))
-    args = parser.parse_args()
-    started = time.perf_counter()
-    result = run(args)
-    result["benchmark_minutes"] = round((time.perf_counter() - started) / 60, 1)
-    print(save_result(Path(args.out), result, markdown))
+    print(run_and_save(parser.parse_args(), run, markdown))
 
 
 if __name__ == "__main__":

@@ -56,3 +56,14 @@ def save_result(out: Path, result: dict, markdown) -> str:
     out.with_suffix(".json").write_text(json.dumps(result, indent=2, ensure_ascii=False), "utf-8")
     out.with_suffix(".md").write_text(table, "utf-8")
     return table
+
+
+def run_and_save(args, run, markdown) -> str:
+    """`run(args)` timed (its minutes in the result as benchmark_minutes), saved by `save_result` to args.out;
+    returns the table."""
+    import time
+
+    started = time.perf_counter()
+    result = run(args)
+    result["benchmark_minutes"] = round((time.perf_counter() - started) / 60, 1)
+    return save_result(Path(args.out), result, markdown)

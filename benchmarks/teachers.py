@@ -26,48 +26,24 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
-import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from retention import NO_TERMS, Bench
-from runlogs import save_result, score_cells, score_columns, total_steps, train_seconds
+from runlogs import run_and_save, score_cells, score_columns, train_seconds
 
-from destila.config import DistillConfig, build_config
 from destila.hardware import cpu_name
-from destila.train.recipe import run_distill
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = ("labels", "one-teacher", "two-teachers", "cross-tokenizer")
-
-
-class TeachersBench(Bench):
-    def config(self, body: dict, folder: Path, **train) -> DistillConfig:
-        body = copy.deepcopy(body)
-        body["train"] = {**self.cfg._train_fields(body.get("train"), folder.name), "output_dir": str(folder),
-                         "progress": False, **train}
-        if not body.get("teachers"):
-            body["teacher"] = self.args.teacher
-        return build_config(DistillConfig, body, folder.name)
-
-    def train(self, name: str, body: dict, steps: int) -> Path:
-        folder = self.out / name
-        stamp = folder / "stage.json"
-        if not (stamp.exists() and total_steps(folder) == steps):
-            shutil.rmtree(folder, ignore_errors=True)
-            run_distill(self.config(body, folder, max_steps=steps, eval_data=None))
-            stamp.write_text(json.dumps({"steps": steps}))
-        return folder
 
 
 def destila(*args: str) -> None:
     subprocess.run([str(Path(sys.executable).parent / "destila"), *args], check=True)
 
 
-def pruned_start(bench: TeachersBench) -> Path:
+def pruned_start(bench: Bench) -> Path:
     """The first teacher pruned to the recipe's prune spec, once (a plain folder every run starts from)."""
     folder = bench.out / "pruned-start"
     if not (folder / "model.safetensors").exists():
@@ -79,7 +55,7 @@ def pruned_start(bench: TeachersBench) -> Path:
     return folder
 
 
-def small_vocab_teacher(bench: TeachersBench) -> Path:
+def small_vocab_teacher(bench: Bench) -> Path:
     folder = bench.out / f"teacher-wordfreq-{bench.args.cross_words}"
     if not (folder / "model.safetensors").exists():
         destila("trim-vocab", "--model", bench.args.teacher, "--out", str(folder),
@@ -87,7 +63,7 @@ def small_vocab_teacher(bench: TeachersBench) -> Path:
     return folder
 
 
-def bodies(bench: TeachersBench, start: Path, cross: Path) -> dict[str, dict]:
+def bodies(bench: Bench, start: Path, cross: Path) -> dict[str, dict]:
     base = copy.deepcopy(bench.cfg.student)
     base["student"] = {"pretrained": str(start)}
     base.pop("teachers", None)
@@ -106,7 +82,7 @@ def teacher_seconds(folder: str) -> float:
 
 
 def run(args) -> dict:
-    bench = TeachersBench(args)
+    bench = Bench(args)
     bench.out.mkdir(parents=True, exist_ok=True)
     start, cross = pruned_start(bench), small_vocab_teacher(bench)
     own = {args.teacher: teacher_seconds(args.teacher), args.second_teacher: teacher_seconds(args.second_teacher)}
@@ -171,11 +147,7 @@ def main() -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="pipeline override")
     parser.add_argument("--out-runs", default="runs/teachers-bench")
     parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks" / "teachers"))
-    args = parser.parse_args()
-    started = time.perf_counter()
-    result = run(args)
-    result["benchmark_minutes"] = round((time.perf_counter() - started) / 60, 1)
-    print(save_result(Path(args.out), result, markdown))
+    print(run_and_save(parser.parse_args(), run, markdown))
 
 
 if __name__ == "__main__":
