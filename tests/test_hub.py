@@ -15,7 +15,7 @@ from huggingface_hub.repocard_data import model_index_to_eval_results
 
 from destila.config import TrainConfig
 from destila.errors import ConfigError, ModelError
-from destila.train.card import USAGE_BEGIN, publish_card, split_card
+from destila.train.card import USAGE_BEGIN, USAGE_END, publish_card, split_card
 from destila.train.recipe import run_train
 from hub_stand_in import TOKEN, hub_env, run_push
 from tiny import all_terms
@@ -101,6 +101,32 @@ def test_publish_card_names_the_repository_and_tags_an_int8_export(trained):
     assert publish_card(published, "someone/tiny-qa", export=export) == published  # idempotent
     bare = split_card(publish_card("# exported\n", "someone/x"))[0]
     assert bare["pipeline_tag"] == "question-answering" and bare["language"] == "es"
+
+
+def test_trimmed_and_exported_cards_name_their_own_folder(trained, tmp_path):
+    """A card carried to a trimmed or exported folder says how to load that folder, not the one it came from."""
+    from destila.cli import main
+    from destila.export.exporter import export_onnx
+    from destila.export.options import ExportOptions
+
+    def usage(folder: Path) -> str:
+        body = split_card((folder / "README.md").read_text(encoding="utf-8"))[1]
+        assert body.count(USAGE_BEGIN) == 1
+        return body.split(USAGE_BEGIN)[1].split(USAGE_END)[0]
+
+    assert str(trained) in usage(trained)
+    trimmed = tmp_path / "trimmed"
+    with pytest.raises(SystemExit) as exc:
+        main(["trim-vocab", "--model", str(trained), "--corpus", "sample", "--out", str(trimmed), "--json"])
+    assert exc.value.code == 0
+    assert f'from_pretrained("{trimmed}")' in usage(trimmed) and str(trained) not in usage(trimmed)
+    assert "Vocabulary trimming" in (trimmed / "README.md").read_text(encoding="utf-8")
+
+    exported = tmp_path / "exported"
+    export_onnx(str(trimmed), exported, ExportOptions(threads=1))
+    text = usage(exported)
+    assert f'Predictor.from_pretrained("{exported}")' in text and "snapshot_download" not in text
+    assert str(trimmed) + '"' not in text and "`model.onnx`" in text
 
 
 def test_push_uploads_the_model_without_run_only_files_or_the_token(trained, stand_in_hub, tmp_path):
@@ -200,6 +226,19 @@ def test_write_card_results_puts_every_evaluation_in_the_model_index(trained, tm
         write_card_results(folder, [{"data": "x", "metrics": {"es": {}}}])
 
 
+def test_a_student_spec_in_words():
+    from destila.models.students import describe_student_spec
+
+    assert describe_student_spec({"prune": {"target_speedup": 3.5}}) == (
+        "the teacher pruned to 3.5x its forward speed (removing heads, hidden, ffn; `destila_prune.json`)")
+    assert describe_student_spec({"prune": {"target_speedup": 2, "layers": [4, 8, 12]}}).startswith(
+        "the teacher pruned to 2x its forward speed (removing heads, hidden, ffn; keeping layers 4, 8, 12;")
+    assert describe_student_spec({"preset": "tinyroberta-es"}) == "preset `tinyroberta-es`, random weights"
+    assert describe_student_spec({"config": {"num_hidden_layers": 4}}) == (
+        "the teacher's config with num_hidden_layers 4, random weights")
+    assert describe_student_spec({"pretrained": "org/small"}) == "`org/small`"
+
+
 def test_cards_name_a_local_teacher_by_what_it_is(trained):
     from destila.config import DistillConfig, StageConfig
     from destila.train.card import describe_model, model_card
@@ -213,6 +252,7 @@ def test_cards_name_a_local_teacher_by_what_it_is(trained):
                             "intermediate_size": 37})()
     card = model_card(kind="distill", cfg=cfg, stages=[], metrics={}, student_config=config, source=str(trained))
     assert str(trained) not in card.split("## Use")[0]
+    assert "- **Student**: the teacher's layers 1 -> 1 layers, hidden 32, 2 heads, FFN 37\n" in card
 
     # several teachers: every one named by what it is, with its share; the Hub ids among them are the card's bases
     cfg = DistillConfig(teachers=[{"model": str(trained), "weight": 3, "internals": True},

@@ -25,6 +25,7 @@ import yaml
 
 from destila import files
 from destila.errors import ConfigError
+from destila.models.students import describe_student_spec
 
 DEFAULT_LICENSE = "apache-2.0"
 USAGE_BEGIN = "<!-- destila:usage -->"
@@ -68,8 +69,8 @@ def _summary(kind: str, cfg, train, metrics: dict, student_config, source: str) 
             "# Spanish extractive QA student distilled with destila",
             "",
             *_teacher_lines(cfg),
-            (f"- **Student**: {cfg.student} -> {student_config.num_hidden_layers} layers, hidden "
-             f"{student_config.hidden_size}, {student_config.num_attention_heads} heads, FFN "
+            (f"- **Student**: {describe_student_spec(cfg.student)} -> {student_config.num_hidden_layers} layers, "
+             f"hidden {student_config.hidden_size}, {student_config.num_attention_heads} heads, FFN "
              f"{student_config.intermediate_size}"),
         ]
     else:
@@ -384,15 +385,16 @@ def read_metadata(card: Path) -> dict:
     return split_card(card.read_text(encoding="utf-8"))[0] if card.is_file() else {}
 
 
-def usage_block(model: str, export: dict | None = None) -> str:
-    """How to load the model, between the markers `destila push` rewrites. `export`: an exported folder's
-    export.json."""
+def usage_block(model: str, export: dict | None = None, *, hub: bool = False) -> str:
+    """How to load the model (a local folder, or with `hub` a repository id), between the markers `destila push`
+    rewrites. `export`: an exported folder's export.json."""
     if export:
+        where = f'snapshot_download("{model}")' if hub else f'"{model}"'
         code = [
-            "from huggingface_hub import snapshot_download",
+            *(["from huggingface_hub import snapshot_download"] if hub else []),
             "from destila.infer.predictor import Predictor",
             "",
-            f'predictor = Predictor.from_pretrained(snapshot_download("{model}"))',
+            f"predictor = Predictor.from_pretrained({where})",
             f'print(predictor(question="{EXAMPLE_QUESTION}", context="{EXAMPLE_CONTEXT}"))',
         ]
         openvino = export_target(export).startswith("openvino") or "openvino_file" in export
@@ -420,8 +422,22 @@ def publish_card(text: str, repo_id: str, *, export: dict | None = None) -> str:
     for entry in meta.get("model-index") or []:
         entry["name"] = repo_id.split("/")[-1]
     meta, body = with_export(meta, body, export)
-    body = _replace_block(body, USAGE_BEGIN, USAGE_END, usage_block(repo_id, export=export), "Use")
+    body = _replace_block(body, USAGE_BEGIN, USAGE_END, usage_block(repo_id, export=export, hub=True), "Use")
     return front_matter(meta) + body
+
+
+def relocated_card(text: str, folder: str | Path, *, export: dict | None = None) -> str:
+    """The card of a model written to another folder (trimmed, exported): its usage block names `folder` (and,
+    with `export`, loads the exported graph)."""
+    return _replace_block(text, USAGE_BEGIN, USAGE_END, usage_block(str(folder), export=export), "Use")
+
+
+def relocate_usage(folder: str | Path) -> None:
+    """Point the usage block of the card in `folder` (a model written from another folder's, such as a
+    vocabulary-trimmed one) at `folder`."""
+    card = Path(folder) / files.MODEL_CARD
+    if card.is_file():
+        card.write_text(relocated_card(card.read_text(encoding="utf-8"), folder), encoding="utf-8")
 
 
 def _replace_block(body: str, begin: str, end: str, block: str, heading: str) -> str:

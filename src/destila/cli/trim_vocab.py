@@ -39,12 +39,14 @@ def trim_vocab_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the record as one JSON object.")] = False,
 ) -> None:
     """Keep only the vocabulary a corpus uses (plus special tokens); outputs on that text stay the same."""
+    from destila.card import relocate_usage
     from destila.models.trim import WORDFREQ_PREFIX, trim_vocabulary
 
     if any(spec.startswith(WORDFREQ_PREFIX) for spec in corpus):
         require_extra("trim-vocab", "offline", "wordfreq")
 
     report = trim_vocabulary(model, corpus, out, data_dir=data_dir, keep_top=keep_top)
+    relocate_usage(out)  # the card came with the model: its usage names the new folder
     if as_json:
         record = {k: v for k, v in report.__dict__.items() if k != "kept_ids"}
         sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from destila import files
+from destila.card import relocated_card
 from destila.errors import ConfigError, ModelError
 from destila.export.calibration import calibration_windows
 from destila.export.options import INT8_TARGETS, TARGETS, ExportOptions, quiet
@@ -120,6 +121,7 @@ def _write_card(out_dir: Path, info: dict) -> None:
         card.read_text(encoding="utf-8") if card.exists() else f"# {info['name']}\n\nExtractive QA model.\n"
     )
     marker = "\n## Export\n"
+    text = relocated_card(text, out_dir, export=info)
     text = text.split(marker)[0].split("\n## ONNX export\n")[0].rstrip() + "\n" + marker
     text += (
         f"\n`{info['file']}` exported by destila from `{info['source']}` (target {info['target']}: "

@@ -12,6 +12,7 @@ import copy
 import re
 from contextlib import contextmanager
 
+from destila import files
 from destila.errors import ConfigError
 from destila.models.families import SHAPE_FIELDS, check_layer_list, model_family
 
@@ -54,6 +55,29 @@ def check_student_spec(spec) -> None:
 
         PruneSpec.from_dict(spec["prune"])
 
+
+
+def describe_student_spec(spec: dict) -> str:
+    """A student spec in words, as a model card states it."""
+    if "prune" in spec:
+        prune = spec["prune"] or {}
+        from destila.models.prune import PruneSpec
+
+        defaults = PruneSpec()
+        target = prune.get("target_speedup", defaults.target_speedup)
+        structures = prune.get("structures", defaults.structures)
+        layers = f"; keeping layers {', '.join(map(str, prune['layers']))}" if prune.get("layers") else ""
+        return (f"the teacher pruned to {target}x its forward speed (removing {', '.join(structures)}{layers}; "
+                f"`{files.PRUNE}`)")
+    if "layers" in spec:
+        layers = spec["layers"]
+        listed = ", ".join(map(str, layers)) if isinstance(layers, (list, tuple)) else layers
+        return f"the teacher's layers {listed}"
+    if "pretrained" in spec:
+        return f"`{spec['pretrained']}`"
+    words = f"preset `{spec['preset']}`" if "preset" in spec else "the teacher's config"
+    fields = ", ".join(f"{k} {v}" for k, v in (spec.get("config") or {}).items())
+    return words + (f" with {fields}" if fields else "") + ", random weights"
 
 def build_run_student(teacher, spec: dict, *, windows=None, folder=None, log=print):
     """The student of a distillation run: `build_student`, or for `{"prune": {...}}` the teacher pruned on the

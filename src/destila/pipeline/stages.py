@@ -189,11 +189,13 @@ def _slug(spec: str) -> str:
 
 
 def _trim(cfg: PipelineConfig, source: Path, out: Path) -> dict:
+    from destila.card import relocate_usage
     from destila.models.trim import trim_vocabulary
 
     if out.exists():
         shutil.rmtree(out)  # a half-written folder from a killed run; trimming is quick to redo
     report = trim_vocabulary(str(source), cfg.trim.corpus, out, data_dir=cfg.data_dir, keep_top=cfg.trim.keep_top)
+    relocate_usage(out)
     return {"folder": str(out), **_asdict(report)}
 
 
