@@ -183,22 +183,11 @@ def train_in_steps(bench: Bench, best: dict, budget: float) -> dict:
 def prune_again(bench: Bench, folder: Path, body: dict, prune: dict) -> tuple[Path, float]:
     """Round 2 of `train_in_steps`: the recovered student in `folder` pruned to the rest of the target, saved as a
     plain folder; returns it and the seconds its scores and timings took."""
-    from destila.models.hub import load_qa_model, load_tokenizer
-    from destila.models.prune import PrunePlan, PruneSpec, pruned_student
-    from destila.train.batches import training_windows
+    from destila.models.prune import PrunePlan
 
     start = folder.parent / f"{folder.name}-pruned"
-    if not (start / PRUNE).exists():
-        reached = PrunePlan.load(folder / PRUNE).predicted_speedup
-        spec = PruneSpec.from_dict({**prune, "target_speedup": prune["target_speedup"] / reached})
-        cfg = bench.config(body, start)
-        tokenizer = load_tokenizer(str(folder))
-        student, plan = pruned_student(load_qa_model(str(folder)).float(), spec,
-                                       lambda count, seed: training_windows(tokenizer, cfg.train, count, seed))
-        start.mkdir(parents=True, exist_ok=True)
-        student.save_pretrained(start, safe_serialization=True)
-        tokenizer.save_pretrained(start)
-        plan.save(start)
+    reached = PrunePlan.load(folder / PRUNE).predicted_speedup
+    bench.prune(folder, start, {**prune, "target_speedup": prune["target_speedup"] / reached}, body)
     return start, prune_seconds(start)
 
 

@@ -28,13 +28,16 @@ import argparse
 import copy
 import json
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 from runlogs import run_and_save, score_cells, score_columns, seconds_per_step, total_steps, train_seconds
 
+from destila import files
 from destila.config import DistillConfig, build_config
 from destila.hardware import cpu_name
+from destila.models.prune import DEFAULT_STRUCTURES
 from destila.pipeline import load_pipeline
 from destila.pipeline.recipe import TeacherSection
 from destila.pipeline.stages import _evaluate, _slug
@@ -75,6 +78,22 @@ class Bench:
         if not body.get("teachers"):  # a body naming several teachers keeps them
             body["teacher"] = self.args.teacher
         return build_config(DistillConfig, body, folder.name)
+
+    def prune(self, model: str | Path, out: Path, spec: dict, body: dict) -> Path:
+        """`destila prune` of `model` into `out` (once), with `spec` (a `student: {prune: ...}` section) on the
+        training windows of `body` (a student section of the recipe)."""
+        if not (out / files.PRUNE).exists():
+            train = self.config(body, out).train
+            data = train.train_data if isinstance(train.train_data, list) else [train.train_data]
+            destila("prune", "--model", str(model), "--out", str(out),
+                    "--target-speedup", str(spec.get("target_speedup", 3.0)),
+                    "--structures", ",".join(spec.get("structures", DEFAULT_STRUCTURES)),
+                    *(["--layers", ",".join(map(str, spec["layers"]))] if spec.get("layers") else []),
+                    "--windows", str(spec.get("windows", 256)), "--seed", str(spec.get("seed", 42)),
+                    *[x for d in data for x in ("--data", d)],
+                    "--max-length", str(train.max_length), "--doc-stride", str(train.doc_stride),
+                    *(["--data-dir", str(train.data_dir)] if train.data_dir else []))
+        return out
 
     def probe(self, name: str, body: dict) -> tuple[float, float]:
         """Seconds per step of a variant on a short run with every teacher call live, and its augmentation time."""
@@ -117,6 +136,11 @@ class Bench:
             result[data] = {"f1": round(official["f1"], 2),
                           "em": round(official.get("exact_match", official.get("exact", 0.0)), 2)}
         return result
+
+
+def destila(*args: str) -> None:
+    """The `destila` command of this environment, as a user runs it."""
+    subprocess.run([str(Path(sys.executable).parent / "destila"), *args], check=True)
 
 
 def run(args) -> dict:

@@ -26,11 +26,10 @@ from __future__ import annotations
 
 import argparse
 import copy
-import subprocess
 import sys
 from pathlib import Path
 
-from retention import NO_TERMS, Bench
+from retention import NO_TERMS, Bench, destila
 from runlogs import run_and_save, score_cells, score_columns, train_seconds
 
 from destila.hardware import cpu_name
@@ -39,20 +38,10 @@ ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = ("labels", "one-teacher", "two-teachers", "cross-tokenizer")
 
 
-def destila(*args: str) -> None:
-    subprocess.run([str(Path(sys.executable).parent / "destila"), *args], check=True)
-
-
 def pruned_start(bench: Bench) -> Path:
     """The first teacher pruned to the recipe's prune spec, once (a plain folder every run starts from)."""
-    folder = bench.out / "pruned-start"
-    if not (folder / "model.safetensors").exists():
-        spec = bench.cfg.student.get("student", {}).get("prune", {})
-        destila("prune", "--model", bench.args.teacher, "--out", str(folder),
-                "--target-speedup", str(spec.get("target_speedup", 3.5)),
-                *[x for data in bench.cfg.train_data for x in ("--data", data)],
-                "--max-length", str(bench.cfg.student.get("train", {}).get("max_length", 256)))
-    return folder
+    spec = bench.cfg.student.get("student", {}).get("prune", {})
+    return bench.prune(bench.args.teacher, bench.out / "pruned-start", spec, bench.cfg.student)
 
 
 def small_vocab_teacher(bench: Bench) -> Path:
