@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import shutil
 import sys
-import time
 from pathlib import Path
 
-from runlogs import score_columns, seconds_per_step, total_steps, train_seconds
+from runlogs import run_and_save, score_columns, seconds_per_step, total_steps, train_seconds
 
 from destila.pipeline import load_pipeline, run_pipeline
 
@@ -60,11 +58,13 @@ def main() -> None:
     parser.add_argument("--probe-steps", type=int, default=30, help="label-only steps timed to match the time")
     parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks" / "demo_quality"))
     args = parser.parse_args()
+    print(run_and_save(args, run, markdown))
 
+
+def run(args) -> dict:
     def log(msg: str) -> None:
         print(msg, flush=True)
 
-    started = time.perf_counter()
     cfg = load_pipeline(args.config, args.overrides)
     run_pipeline(cfg, log=log)  # teacher, distilled student, int8 student (complete stages are reused)
     student_dir = cfg.out / "student"
@@ -99,7 +99,7 @@ def main() -> None:
     report = run_pipeline(cfg, log=log)
     baseline_sps = seconds_per_step(cfg.out / "baseline")
 
-    result = {
+    return {
         "script": Path(sys.argv[0]).name,
         "config": str(Path(args.config).resolve().relative_to(ROOT)) if Path(args.config).resolve().is_relative_to(ROOT)
         else args.config,
@@ -113,13 +113,7 @@ def main() -> None:
         "distill_train_seconds": round(distill_seconds, 1),
         "baseline_train_seconds": round(train_seconds(cfg.out / "baseline"), 1),
         "report": report,
-        "benchmark_minutes": round((time.perf_counter() - started) / 60, 1),
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(result, indent=2, ensure_ascii=False), "utf-8")
-    out.with_suffix(".md").write_text(markdown(result), "utf-8")
-    print(markdown(result))
 
 
 def markdown(result: dict) -> str:

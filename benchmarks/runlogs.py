@@ -52,6 +52,7 @@ def score_cells(row: dict, teacher: dict, datasets: list[str]) -> str:
 def save_result(out: Path, result: dict, markdown) -> str:
     """Write `result` as out.json and its table `markdown(result)` as out.md; returns the table."""
     out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     table = markdown(result)
     out.with_suffix(".json").write_text(json.dumps(result, indent=2, ensure_ascii=False), "utf-8")
     out.with_suffix(".md").write_text(table, "utf-8")

@@ -17,11 +17,10 @@ from __future__ import annotations
 import argparse
 import copy
 import sys
-import time
 from pathlib import Path
 
 from retention import Bench
-from runlogs import save_result, score_cells, score_columns, train_seconds
+from runlogs import run_and_save, score_cells, score_columns, train_seconds
 
 from destila.hardware import cpu_name
 
@@ -86,10 +85,7 @@ def main() -> None:
     parser.add_argument("--out-runs", default="runs/student_layers")
     parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks" / "student_layers"))
     args = parser.parse_args()
-    started = time.perf_counter()
-    result = run(args)
-    result["benchmark_minutes"] = round((time.perf_counter() - started) / 60, 1)
-    save_result(Path(args.out), result, markdown)
+    run_and_save(args, run, markdown)
 
 
 if __name__ == "__main__":
