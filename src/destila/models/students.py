@@ -56,7 +56,6 @@ def check_student_spec(spec) -> None:
         PruneSpec.from_dict(spec["prune"])
 
 
-
 def describe_student_spec(spec: dict) -> str:
     """A student spec in words, as a model card states it."""
     if "prune" in spec:
@@ -78,6 +77,7 @@ def describe_student_spec(spec: dict) -> str:
     words = f"preset `{spec['preset']}`" if "preset" in spec else "the teacher's config"
     fields = ", ".join(f"{k} {v}" for k, v in (spec.get("config") or {}).items())
     return words + (f" with {fields}" if fields else "") + ", random weights"
+
 
 def build_run_student(teacher, spec: dict, *, windows=None, folder=None, log=print):
     """The student of a distillation run: `build_student`, or for `{"prune": {...}}` the teacher pruned on the
